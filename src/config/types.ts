@@ -1,0 +1,90 @@
+import type { Endpoint } from '../lifecycle.js';
+
+/** Responsive profiles (SPEC §7.4–§7.5). */
+export const PROFILES = ['freepbx', 'asterisk', 'freeswitch', 'sentrypeer-classic', 'reject-404', 'redirect'] as const;
+export type ProfileName = (typeof PROFILES)[number];
+
+export const P2P_SHARE_MODES = ['full', 'no-raw', 'no-credentials'] as const;
+export type P2pShareMode = (typeof P2P_SHARE_MODES)[number];
+
+/** Where a setting's effective value came from (`config check` prints it). */
+export type ConfigSource = 'default' | 'file' | 'env' | 'cli';
+
+/**
+ * The effective, validated, frozen configuration (SPEC §2–§4). Built once by `loadConfig()` from
+ * defaults < TOML < environment < CLI, then sliced per component. Paths are absolute (resolved against the
+ * working directory). Keys are camelCase forms of the long flags.
+ */
+export interface Config {
+  verbose: boolean;
+  debug: boolean;
+  /** Data directory (SPEC §8.1): `--data-dir`, else dir of `-f`, else the working directory. */
+  dataDir: string;
+  /** sqlite file: `-f`, else `<dataDir>/sipwarden.db`. */
+  dbFile: string;
+  jsonLog: boolean;
+  /** `-l`, else `<dataDir>/sipwarden_json.log`. */
+  jsonLogFile: string;
+  peerToPeer: boolean;
+  /** `-b` values as given (multiaddr or host[:port]). */
+  bootstrap: string[];
+  oauth2ClientId: string | null;
+  oauth2ClientSecret: string | null;
+  oauth2TokenUrl: string;
+  oauth2Audience: string;
+  api: boolean;
+  webhookUrl: string | null;
+  webhookSecret: string | null;
+  responsive: boolean;
+  /** `-R`: no SIP listeners at all. */
+  sipDisable: boolean;
+  syslog: boolean;
+  /** `/path`, `unix:/path` or `udp://host:port`. */
+  syslogTarget: string;
+  syslogIdent: string;
+  cert: string | null;
+  key: string | null;
+  /** TLS on (default) unless `--no-tls` / `SENTRYPEER_TLS_DISABLE`. */
+  tls: boolean;
+  sipListen: Endpoint[];
+  tlsListen: Endpoint[];
+  apiListen: Endpoint[];
+  /** Requests/s per source IP averaged over 5 s; 0 = off. */
+  apiRateLimit: number;
+  apiTokens: string[];
+  apiAllowAnonymous: boolean;
+  responsiveProfile: ProfileName;
+  /** Raw list, e.g. `100-199,2000,alice`. */
+  decoyExtensions: string;
+  decoyPassword: string | null;
+  redirectUri: string | null;
+  serverHeader: string | null;
+  retentionDays: number;
+  /** CIDRs never recorded or shared (SPEC §5.5), normalised text. */
+  allow: string[];
+  p2pShare: P2pShareMode;
+  p2pVerifiedOnly: boolean;
+  p2pListen: Endpoint[];
+  p2pNetworkKey: string | null;
+  p2pAllowPeers: string[];
+  geoipDb: string | null;
+  // Limits (docs/LIMITS.md)
+  /** Max SIP message bytes on any transport. */
+  maxMessageBytes: number;
+  /** Idle seconds before a TCP/TLS SIP connection is closed. */
+  tcpIdleTimeout: number;
+  tcpMaxConnectionsPerSource: number;
+  tcpMaxConnections: number;
+  /** Replies per second per source IP (SPEC §7.2). */
+  replyRateLimit: number;
+  /** Which settings were given explicitly (not defaulted), and from where. */
+  sources: Readonly<Record<string, ConfigSource>>;
+}
+
+export const DEFAULT_LIMITS = {
+  maxMessageBytes: 65_535,
+  tcpIdleTimeout: 120,
+  tcpMaxConnectionsPerSource: 256,
+  tcpMaxConnections: 4_096,
+  replyRateLimit: 50,
+} as const;

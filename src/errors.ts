@@ -1,0 +1,62 @@
+/**
+ * The one error catalogue. Every error we raise on purpose is a SipwardenError with a stable code;
+ * docs/ERRORS.md documents each code. Codes never change meaning once released.
+ */
+export const ERROR_CODES = {
+  /** Bad command-line flag, environment variable, config key or value. Exit code 2. */
+  CONFIG_INVALID: 'SW_CONFIG_INVALID',
+  /** A listener the operator asked for could not bind. Exit code 1. */
+  LISTEN_FAILED: 'SW_LISTEN_FAILED',
+  /** No SIP listener could be opened (and -R was not given). Exit code 1. */
+  NO_SIP_LISTENER: 'SW_NO_SIP_LISTENER',
+  /** The store could not be opened or migrated. Exit code 1. */
+  STORE_OPEN_FAILED: 'SW_STORE_OPEN_FAILED',
+  /** The database was written by a newer sipwarden schema. Exit code 1, file untouched. */
+  STORE_SCHEMA_TOO_NEW: 'SW_STORE_SCHEMA_TOO_NEW',
+  /** A write batch failed (disk full, I/O error); retried with backoff. */
+  STORE_WRITE_FAILED: 'SW_STORE_WRITE_FAILED',
+  /** TLS certificate could not be loaded or created. */
+  TLS_CERT_FAILED: 'SW_TLS_CERT_FAILED',
+  /** Bad API request input (400). */
+  API_BAD_REQUEST: 'SW_API_BAD_REQUEST',
+  /** Missing or wrong bearer token (401). */
+  API_UNAUTHORIZED: 'SW_API_UNAUTHORIZED',
+  /** Rate limited (429). */
+  API_RATE_LIMITED: 'SW_API_RATE_LIMITED',
+  /** Sink delivery failed (webhook, syslog, JSON log); counted, never fatal. */
+  SINK_DELIVERY_FAILED: 'SW_SINK_DELIVERY_FAILED',
+  /** A peer record failed validation (SPEC §13.3). */
+  P2P_RECORD_INVALID: 'SW_P2P_RECORD_INVALID',
+  /** An unexpected error while handling one packet/connection/record; counted, never fatal. */
+  INTERNAL: 'SW_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** Base class of every error sipwarden raises on purpose. */
+export class SipwardenError extends Error {
+  readonly code: ErrorCode;
+  /** Process exit code when this error ends start-up. */
+  readonly exitCode: number;
+  constructor(code: ErrorCode, message: string, exitCode = 1, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SipwardenError';
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * A usage or configuration error. `where` names the flag (`--api-listen`), variable (`SIPWARDEN_API`)
+ * or `file:line`; the CLI prints `sipwarden: error: <where>: <reason>` and exits 2 (SPEC §2.4).
+ */
+export class ConfigError extends SipwardenError {
+  readonly where: string;
+  readonly reason: string;
+  constructor(where: string, reason: string) {
+    super(ERROR_CODES.CONFIG_INVALID, `${where}: ${reason}`, 2);
+    this.name = 'ConfigError';
+    this.where = where;
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** RFC 3261 and extension methods kept as their own `method` label; everything else is `other` (SPEC §9.7). */
+export const KNOWN_METHODS = new Set([
+  'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO',
+  'REFER', 'MESSAGE', 'UPDATE',
+]);
+
+/** Bounded label value for a SIP method token. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : 'other';
+}
+
+/**
+ * Every Prometheus metric of one node, on its own registry (no global singletons). Components receive this
+ * object and increment what they own; `/metrics` serves `registry.metrics()`.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  // capture (SPEC §5, §7)
+  readonly sipEvents = new Counter({ name: 'sipwarden_sip_events_total', help: 'SIP requests recorded as events', labelNames: ['transport', 'method', 'origin'] as const, registers: [this.registry] });
+  readonly sipMalformed = new Counter({ name: 'sipwarden_sip_malformed_total', help: 'Datagrams/messages that were not SIP requests', labelNames: ['transport', 'reason'] as const, registers: [this.registry] });
+  readonly sipBudgetExceeded = new Counter({ name: 'sipwarden_sip_budget_exceeded_total', help: 'Parser budgets exceeded on a request that was still recorded', labelNames: ['budget'] as const, registers: [this.registry] });
+  readonly sipRetransmissions = new Counter({ name: 'sipwarden_sip_retransmissions_total', help: 'Retransmitted requests (not new events)', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly sipAllowed = new Counter({ name: 'sipwarden_sip_allowed_total', help: 'Requests from --allow sources (not recorded)', registers: [this.registry] });
+  readonly sipKeepalives = new Counter({ name: 'sipwarden_sip_keepalives_total', help: 'CRLF keep-alives and empty datagrams ignored', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly sipReplies = new Counter({ name: 'sipwarden_sip_replies_total', help: 'SIP replies sent', labelNames: ['transport', 'status'] as const, registers: [this.registry] });
+  readonly sipRepliesSuppressed = new Counter({ name: 'sipwarden_sip_replies_suppressed_total', help: 'Replies not sent because the per-source reply rate cap was reached', registers: [this.registry] });
+  readonly tcpConnections = new Gauge({ name: 'sipwarden_sip_connections', help: 'Open TCP/TLS SIP connections', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly tcpRejected = new Counter({ name: 'sipwarden_sip_connections_rejected_total', help: 'TCP/TLS connections refused or closed by a limit', labelNames: ['transport', 'reason'] as const, registers: [this.registry] });
+  readonly tlsHandshakeFailures = new Counter({ name: 'sipwarden_tls_handshake_failures_total', help: 'Failed TLS handshakes', registers: [this.registry] });
+  readonly credentialsCaptured = new Counter({ name: 'sipwarden_credentials_captured_total', help: 'Digest credentials captured', labelNames: ['password_source'] as const, registers: [this.registry] });
+  readonly internalErrors = new Counter({ name: 'sipwarden_internal_errors_total', help: 'Unexpected errors contained to one packet, connection or record', labelNames: ['component'] as const, registers: [this.registry] });
+
+  // store (SPEC §8)
+  readonly storeBatchSeconds = new Histogram({ name: 'sipwarden_store_batch_seconds', help: 'Store batch transaction latency', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry] });
+  readonly storeDropped = new Counter({ name: 'sipwarden_store_dropped_total', help: 'Events dropped because the store backlog was full', registers: [this.registry] });
+  readonly storeQueueDepth = new Gauge({ name: 'sipwarden_store_queue_depth', help: 'Events waiting for the store writer', registers: [this.registry] });
+  readonly storeWriteErrors = new Counter({ name: 'sipwarden_store_write_errors_total', help: 'Failed store batch writes (retried)', registers: [this.registry] });
+
+  // sinks (SPEC §5.6, §10–§12)
+  readonly sinkDropped = new Counter({ name: 'sipwarden_sink_dropped_total', help: 'Events dropped by a sink queue or target', labelNames: ['sink'] as const, registers: [this.registry] });
+  readonly sinkDelivered = new Counter({ name: 'sipwarden_sink_delivered_total', help: 'Events delivered by a sink', labelNames: ['sink'] as const, registers: [this.registry] });
+  readonly sinkErrors = new Counter({ name: 'sipwarden_sink_errors_total', help: 'Sink delivery errors', labelNames: ['sink'] as const, registers: [this.registry] });
+  readonly sinkQueueDepth = new Gauge({ name: 'sipwarden_sink_queue_depth', help: 'Events waiting in a sink queue', labelNames: ['sink'] as const, registers: [this.registry] });
+  readonly webhookPending = new Gauge({ name: 'sipwarden_webhook_outbox_pending', help: 'Webhook outbox entries pending', registers: [this.registry] });
+  readonly webhookDead = new Gauge({ name: 'sipwarden_webhook_outbox_dead', help: 'Webhook outbox entries dead', registers: [this.registry] });
+
+  // API (SPEC §9)
+  readonly apiRequests = new Counter({ name: 'sipwarden_api_requests_total', help: 'API requests', labelNames: ['route', 'status'] as const, registers: [this.registry] });
+
+  // P2P (SPEC §13)
+  readonly p2pRecordsReceived = new Counter({ name: 'sipwarden_p2p_records_received_total', help: 'Valid peer records stored', registers: [this.registry] });
+  readonly p2pRecordsRejected = new Counter({ name: 'sipwarden_p2p_records_rejected_total', help: 'Peer records rejected', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly p2pRecordsPublished = new Counter({ name: 'sipwarden_p2p_records_published_total', help: 'Local events published to peers', registers: [this.registry] });
+  readonly p2pRateLimited = new Counter({ name: 'sipwarden_p2p_rate_limited_total', help: 'Peer records dropped by the per-peer or total rate cap', registers: [this.registry] });
+  readonly p2pBytes = new Counter({ name: 'sipwarden_p2p_bytes_total', help: 'P2P record bytes', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly p2pPeers = new Gauge({ name: 'sipwarden_p2p_peers', help: 'Connected peers', registers: [this.registry] });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sipwarden_' });
+  }
+}
