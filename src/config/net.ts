@@ -192,7 +192,7 @@ export function parseCidr(text: string): Cidr | null {
     if (prefix > max) return null;
   }
   let bytes = fam === 4 ? v4Bytes(s) : v6Bytes(s);
-  let family: 4 | 6 = fam;
+  let family: 4 | 6 = fam === 4 ? 4 : 6;
   if (family === 6 && prefix >= 96 && isV4Mapped(bytes)) {
     bytes = bytes.slice(12);
     prefix -= 96;
