@@ -1,1 +1,75 @@
-export {};
+/**
+ * Process entry (`bin/sipwarden`): parses the command line, prints the fixed SPEC §2 lines, starts the node and
+ * handles signals (SPEC §14). Everything else lives in node.ts and the components it wires.
+ */
+import { homedir } from 'node:os';
+import { formatConfigCheck, loadConfig } from './config/load.js';
+import { ConfigError, SipwardenError } from './errors.js';
+import { warnLine } from './lifecycle.js';
+import { startNode, type RunningNode } from './node.js';
+
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`sipwarden: error: ${err.where}: ${err.reason}\n`);
+    process.exit(2);
+  }
+  if (err instanceof SipwardenError) {
+    process.stderr.write(`sipwarden: error: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`sipwarden: error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let outcome;
+  try {
+    outcome = loadConfig(process.argv.slice(2), process.env, process.cwd(), homedir());
+  } catch (err) {
+    fail(err);
+  }
+  if (outcome.kind === 'help' || outcome.kind === 'version') {
+    process.stdout.write(outcome.text.endsWith('\n') ? outcome.text : outcome.text + '\n');
+    return;
+  }
+  for (const w of outcome.warnings) warnLine(w);
+  if (outcome.kind === 'check') {
+    const text = formatConfigCheck(outcome.config);
+    process.stdout.write(text.endsWith('\n') || text === '' ? text : text + '\n');
+    return;
+  }
+
+  let node: RunningNode;
+  try {
+    node = await startNode(outcome.config);
+  } catch (err) {
+    fail(err);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // A second signal: give up on the graceful path (SPEC §14).
+      process.exit(1);
+    }
+    stopping = true;
+    node.logger.info({ signal }, 'stopping');
+    const hard = setTimeout(() => {
+      process.stderr.write('sipwarden: error: shutdown took longer than 5 s\n');
+      process.exit(1);
+    }, 5000);
+    hard.unref();
+    node
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        process.stderr.write(`sipwarden: error: shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGHUP', () => node.reopen());
+}
+
+void main();

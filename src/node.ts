@@ -1,0 +1,266 @@
+/**
+ * Composition root: the only place that wires components together. Builds config → store → sinks → p2p →
+ * responder → capture → SIP listeners → API, and stops them in reverse (SPEC §14).
+ */
+import { mkdirSync } from 'node:fs';
+import type { Config } from './config/types.js';
+import { createIpMatcher } from './config/net.js';
+import { ERROR_CODES, SipwardenError } from './errors.js';
+import type { HoneypotEvent } from './events/event.js';
+import { announceListening, warnLine, type Endpoint, type Startable } from './lifecycle.js';
+import { createLogger, logLevel, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { createCapture } from './sip/capture.js';
+import { extractCredentials } from './sip/responder/credentials.js';
+import { createResponder } from './sip/responder/index.js';
+import type { Responder } from './sip/responder/types.js';
+import { ConnectionTable, createStreamListener } from './sip/transport/stream.js';
+import { loadOrCreateTlsMaterial } from './sip/transport/tls-cert.js';
+import type { SipListener } from './sip/transport/types.js';
+import { UDP_RECV_BUFFER, createUdpListener } from './sip/transport/udp.js';
+import { createJsonLogSink } from './sinks/json-log.js';
+import { createSyslogSink } from './sinks/syslog.js';
+import type { Sink } from './sinks/types.js';
+import { createWebhookSink } from './sinks/webhook.js';
+import { createSqliteStore } from './store/sqlite.js';
+import type { EventStore } from './store/types.js';
+import type { PeerInfo } from './p2p/types.js';
+
+/** A started node. */
+export interface RunningNode {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly store: EventStore;
+  /** Stops input first, then commits store and outbox, then drains sinks. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGHUP: reopen the JSON log and syslog socket. */
+  reopen(): void;
+}
+
+/** Was this setting given explicitly (not a default)? */
+function explicit(config: Config, key: keyof Config): boolean {
+  const s = config.sources[key];
+  return s !== undefined && s !== 'default';
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Starts every configured component. Throws SipwardenError (exit 1) when an explicit listener cannot bind, no SIP
+ * listener opened (unless -R), or the store cannot be opened (SPEC §2.4).
+ */
+export async function startNode(config: Config): Promise<RunningNode> {
+  const logger = createLogger(logLevel(config));
+  const metrics = new Metrics();
+  const started: Startable[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const part of started.reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        logger.error({ err }, 'stop failed');
+      }
+    }
+  };
+
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
+
+    // Store first: everything else needs the node id and the database.
+    const store = createSqliteStore({ path: config.dbFile, metrics, logger: logger.child({ component: 'store' }), retentionDays: config.retentionDays });
+    try {
+      await store.start();
+    } catch (err) {
+      if (err instanceof SipwardenError) throw err;
+      throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, `${config.dbFile}: ${describe(err)}`, 1, { cause: err });
+    }
+
+    // Sinks (queued, asynchronous). The webhook outbox rides the store's batch transaction.
+    const sinks: Sink[] = [];
+    if (config.jsonLog) sinks.push(createJsonLogSink({ path: config.jsonLogFile, metrics, logger: logger.child({ component: 'json-log' }) }));
+    if (config.syslog) sinks.push(createSyslogSink({ target: config.syslogTarget, ident: config.syslogIdent, metrics, logger: logger.child({ component: 'syslog' }) }));
+    if (config.webhookUrl) {
+      sinks.push(
+        createWebhookSink({
+          url: config.webhookUrl,
+          secret: config.webhookSecret,
+          oauth2:
+            config.oauth2ClientId && config.oauth2ClientSecret
+              ? { clientId: config.oauth2ClientId, clientSecret: config.oauth2ClientSecret, tokenUrl: config.oauth2TokenUrl, audience: config.oauth2Audience }
+              : null,
+          store,
+          metrics,
+          logger: logger.child({ component: 'webhook' }),
+        }),
+      );
+    }
+    for (const s of sinks) await s.start();
+
+    // Store stops last (after sinks drained); sinks stop after input stopped.
+    started.push(store, ...sinks);
+
+    const allow = createIpMatcher(config.allow);
+    const toSinks = (event: HoneypotEvent): void => {
+      store.append(event);
+      for (const s of sinks) s.offer(event);
+    };
+
+    // Peers: their events go to store and sinks, never back to peers.
+    let peers: (() => PeerInfo[]) | undefined;
+    let publisher: Sink | null = null;
+    if (config.peerToPeer) {
+      const { createP2pNode } = await import('./p2p/node.js');
+      const p2p = createP2pNode({
+        config,
+        store,
+        metrics,
+        logger: logger.child({ component: 'p2p' }),
+        onPeerEvent: toSinks,
+        isAllowedSource: (ip) => allow.matches(ip),
+      });
+      await p2p.start();
+      started.push(p2p);
+      publisher = p2p;
+      peers = () => p2p.peers();
+    }
+
+    const sipListeners: SipListener[] = [];
+    let responder: Responder | null = null;
+    if (!config.sipDisable) {
+      if (config.responsive) {
+        responder = createResponder({
+          profile: config.responsiveProfile,
+          decoyExtensions: config.decoyExtensions,
+          decoyPassword: config.decoyPassword,
+          redirectUri: config.redirectUri,
+          serverHeader: config.serverHeader,
+          replyRateLimit: config.replyRateLimit,
+          metrics,
+          logger: logger.child({ component: 'responder' }),
+        });
+        await responder.start();
+        started.push(responder);
+      }
+      const capture = createCapture({
+        nodeId: store.nodeId,
+        responder,
+        extractCredentials,
+        isAllowed: (ip) => allow.matches(ip),
+        onEvent: publisher
+          ? (e) => {
+              toSinks(e);
+              publisher!.offer(e);
+            }
+          : toSinks,
+        metrics,
+        logger: logger.child({ component: 'capture' }),
+        maxMessageBytes: config.maxMessageBytes,
+      });
+
+      let warnedBuffer = false;
+      const onSmallBuffer = (granted: number): void => {
+        if (warnedBuffer) return;
+        warnedBuffer = true;
+        warnLine(
+          `UDP receive buffer is ${granted} bytes, wanted ${UDP_RECV_BUFFER}; bursts may be lost. Raise it with: sysctl -w net.core.rmem_max=${UDP_RECV_BUFFER}`,
+        );
+      };
+      const limits = {
+        maxMessageBytes: config.maxMessageBytes,
+        idleTimeoutMs: config.tcpIdleTimeout * 1000,
+        maxConnectionsPerSource: config.tcpMaxConnectionsPerSource,
+        maxConnections: config.tcpMaxConnections,
+      };
+      const connections = new ConnectionTable(limits);
+      const sipLogger = logger.child({ component: 'sip' });
+
+      /** Binds one listener; explicit ones must bind (exit 1), a default of a missing family only warns. */
+      const open = async (listener: SipListener, kind: 'udp' | 'tcp' | 'tls', at: Endpoint, mustBind: boolean): Promise<void> => {
+        try {
+          await listener.start();
+        } catch (err) {
+          const where = at.ip.includes(':') ? `[${at.ip}]:${at.port}` : `${at.ip}:${at.port}`;
+          if (mustBind) throw new SipwardenError(ERROR_CODES.LISTEN_FAILED, `cannot listen ${kind} ${where}: ${describe(err)}`, 1, { cause: err });
+          warnLine(`cannot listen ${kind} ${where}: ${describe(err)}`);
+          return;
+        }
+        sipListeners.push(listener);
+        started.push(listener);
+        for (const a of listener.addresses()) announceListening(kind, a);
+      };
+
+      const sipExplicit = explicit(config, 'sipListen');
+      for (const at of config.sipListen) {
+        const udp = createUdpListener({ listen: at, handler: capture, metrics, logger: sipLogger, onSmallBuffer });
+        await open(udp, 'udp', at, sipExplicit);
+        // TCP on the same port as UDP (the UDP port when it was ephemeral).
+        const port = udp.addresses()[0]?.port ?? at.port;
+        await open(
+          createStreamListener({ kind: 'TCP', listen: { ip: at.ip, port }, handler: capture, limits, connections, metrics, logger: sipLogger }),
+          'tcp',
+          at,
+          sipExplicit,
+        );
+      }
+
+      if (config.tls && config.tlsListen.length > 0) {
+        let material: { cert: Buffer; key: Buffer } | null = null;
+        try {
+          material = await loadOrCreateTlsMaterial({ cert: config.cert, key: config.key, dataDir: config.dataDir });
+        } catch (err) {
+          if (config.cert) throw err;
+          warnLine(`TLS disabled: ${describe(err)}`);
+        }
+        if (material) {
+          const tlsExplicit = explicit(config, 'tlsListen');
+          for (const at of config.tlsListen) {
+            await open(
+              createStreamListener({ kind: 'TLS', listen: at, handler: capture, limits, connections, metrics, logger: sipLogger, tls: material }),
+              'tls',
+              at,
+              tlsExplicit,
+            );
+          }
+        }
+      }
+      if (sipListeners.length === 0) {
+        throw new SipwardenError(ERROR_CODES.NO_SIP_LISTENER, 'no SIP listener could be opened (use -R for an API-only node)', 1);
+      }
+    }
+
+    if (config.api) {
+      const { createApiServer } = await import('./api/server.js');
+      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger: logger.child({ component: 'api' }), peers });
+      try {
+        await api.start();
+      } catch (err) {
+        throw new SipwardenError(ERROR_CODES.LISTEN_FAILED, `cannot listen http: ${describe(err)}`, 1, { cause: err });
+      }
+      started.push(api);
+    }
+
+    logger.info({ nodeId: store.nodeId, responsive: responder !== null }, 'started');
+
+    let stopping: Promise<void> | null = null;
+    return {
+      config,
+      logger,
+      metrics,
+      store,
+      stop() {
+        // started[] is in start order: listeners and API come last, so reverse order stops input first.
+        stopping ??= stopAll();
+        return stopping;
+      },
+      reopen() {
+        for (const s of sinks) s.reopen?.();
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
