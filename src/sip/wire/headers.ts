@@ -1,0 +1,343 @@
+/**
+ * Header access and small, lenient parsers for SIP header values (name-addr, URIs, Via). All functions are
+ * pure and total: malformed input yields `null` or partial results, never an exception.
+ */
+import { canonicalHeaderName } from './parse.js';
+import type { SipRequest } from './types.js';
+
+/** Header/URI parameters: lowercase names → value (`''` for a flag parameter such as `rport`). First wins. */
+export type SipParams = Map<string, string>;
+
+/** A parsed `name-addr` / `addr-spec` (From, To, Contact, …). */
+export interface NameAddr {
+  /** Display name (quotes removed, `\"` unescaped), or null. */
+  displayName: string | null;
+  /** The URI: inside `<…>` if present, else the addr-spec up to the first `;`. */
+  uri: string;
+  /** Header parameters after the URI (e.g. `tag`). */
+  params: SipParams;
+}
+
+/** A parsed `sip:`/`sips:`/`tel:` URI. */
+export interface SipUri {
+  /** Lowercase scheme: `sip`, `sips` or `tel`. */
+  scheme: 'sip' | 'sips' | 'tel';
+  /** Userinfo exactly as written (before `@` for sip/sips, including `;user-params` and `:password`; for
+   * `tel:` the whole subscriber text including parameters), or null when there is none. */
+  userinfo: string | null;
+  /** User: `;params` and `:password` removed, percent-decoded as UTF-8 (U+FFFD for bad bytes); null if empty. */
+  user: string | null;
+  /** Password as written (deprecated `user:password` form), or null. */
+  password: string | null;
+  /** Host as written (IPv6 references keep their brackets; nmap-style unbracketed IPv6 is kept whole). */
+  host: string;
+  /** Port, or null. */
+  port: number | null;
+  /** URI parameters after the host part. */
+  params: SipParams;
+}
+
+/** A parsed Via entry. */
+export interface Via {
+  /** e.g. `SIP/2.0/UDP` (whitespace around `/` removed). */
+  protocol: string;
+  /** Uppercase transport, e.g. `UDP`. */
+  transport: string;
+  /** sent-by host as written (IPv6 in brackets when it was). */
+  host: string;
+  /** sent-by port, or null. */
+  port: number | null;
+  /** Via parameters (`branch`, `rport`, `received`, …). */
+  params: SipParams;
+}
+
+/** Value of the first header named `name` (any case, compact forms accepted), or null. */
+export function getHeader(msg: Pick<SipRequest, 'headers'>, name: string): string | null {
+  const want = canonicalHeaderName(name);
+  const hs = msg.headers;
+  for (let i = 0; i < hs.length; i++) if (hs[i]!.name === want) return hs[i]!.value;
+  return null;
+}
+
+/** Values of every header named `name`, in order. */
+export function getHeaders(msg: Pick<SipRequest, 'headers'>, name: string): string[] {
+  const want = canonicalHeaderName(name);
+  const out: string[] = [];
+  for (const h of msg.headers) if (h.name === want) out.push(h.value);
+  return out;
+}
+
+/** Parameter value (name case-insensitive): `''` for a flag parameter, null when absent. */
+export function getParam(params: SipParams, name: string): string | null {
+  return params.get(name.toLowerCase()) ?? null;
+}
+
+/**
+ * Splits a comma-separated header value (`Via: a, b`) at commas outside quoted strings and `<…>`.
+ * Empty elements are dropped; elements are trimmed of SP/HT.
+ */
+export function splitHeaderList(value: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (inQuote) {
+      if (c === 0x5c) i++; // backslash escape
+      else if (c === 0x22) inQuote = false;
+    } else if (c === 0x22) inQuote = true;
+    else if (c === 0x3c) inAngle = true;
+    else if (c === 0x3e) inAngle = false;
+    else if (c === 0x2c && !inAngle) {
+      const part = trimWs(value.slice(start, i));
+      if (part.length > 0) out.push(part);
+      start = i + 1;
+    }
+  }
+  const last = trimWs(value.slice(start));
+  if (last.length > 0) out.push(last);
+  return out;
+}
+
+/** Every Via entry of the message in order (top first), comma-separated entries split. */
+export function getViaList(msg: Pick<SipRequest, 'headers'>): string[] {
+  const out: string[] = [];
+  for (const h of msg.headers) if (h.name === 'via') for (const v of splitHeaderList(h.value)) out.push(v);
+  return out;
+}
+
+/** Trims SP and HT only (not CR, NUL or Unicode spaces). */
+export function trimWs(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/**
+ * Parses `;name=value;flag` parameters starting at `s[from]` (which may be `;` or the first name).
+ * Quoted values are unquoted. Names are lowercased; the first occurrence wins.
+ */
+export function parseParams(s: string, from = 0): SipParams {
+  const params: SipParams = new Map();
+  let i = from;
+  const n = s.length;
+  while (i < n) {
+    while (i < n && (s[i] === ';' || s[i] === ' ' || s[i] === '\t')) i++;
+    if (i >= n) break;
+    const nameStart = i;
+    while (i < n && s[i] !== '=' && s[i] !== ';') i++;
+    const name = trimWs(s.slice(nameStart, i)).toLowerCase();
+    let value = '';
+    if (i < n && s[i] === '=') {
+      i++;
+      while (i < n && (s[i] === ' ' || s[i] === '\t')) i++;
+      if (i < n && s[i] === '"') {
+        i++;
+        let v = '';
+        while (i < n && s[i] !== '"') {
+          if (s[i] === '\\' && i + 1 < n) i++;
+          v += s[i];
+          i++;
+        }
+        i++; // closing quote (or past the end)
+        value = v;
+        while (i < n && s[i] !== ';') i++;
+      } else {
+        const vs = i;
+        while (i < n && s[i] !== ';') i++;
+        value = trimWs(s.slice(vs, i));
+      }
+    }
+    if (name.length > 0 && !params.has(name)) params.set(name, value);
+  }
+  return params;
+}
+
+/**
+ * Parses a `name-addr` or `addr-spec` header value (From/To/Contact). The URI is the one in `<…>` that follows
+ * any quoted display name (so `"x <sip:999@a>" <sip:102@b>` gives `sip:102@b`); without `<…>` it is the
+ * addr-spec up to the first `;`. Returns null for an empty value.
+ */
+export function parseNameAddr(value: string): NameAddr | null {
+  const s = value;
+  const n = s.length;
+  let i = 0;
+  while (i < n && (s[i] === ' ' || s[i] === '\t')) i++;
+  if (i >= n) return null;
+  let displayName: string | null = null;
+  if (s[i] === '"') {
+    i++;
+    let d = '';
+    while (i < n && s[i] !== '"') {
+      if (s[i] === '\\' && i + 1 < n) i++;
+      d += s[i];
+      i++;
+    }
+    if (i >= n) return { displayName: d, uri: '', params: new Map() }; // unterminated quote: no URI
+    i++;
+    displayName = d;
+    const lt = s.indexOf('<', i);
+    if (lt === -1) {
+      // `"name" sip:x` (invalid) — take what follows as an addr-spec.
+      return addrSpec(s, i, displayName);
+    }
+    return angle(s, lt, displayName);
+  }
+  const lt = s.indexOf('<', i);
+  if (lt === -1) return addrSpec(s, i, null);
+  const dn = trimWs(s.slice(i, lt));
+  return angle(s, lt, dn.length > 0 ? dn : null);
+}
+
+function angle(s: string, lt: number, displayName: string | null): NameAddr {
+  const gt = s.indexOf('>', lt + 1);
+  const uri = trimWs(s.slice(lt + 1, gt === -1 ? s.length : gt));
+  const params = gt === -1 ? new Map<string, string>() : parseParams(s, gt + 1);
+  return { displayName, uri, params };
+}
+
+function addrSpec(s: string, from: number, displayName: string | null): NameAddr {
+  const semi = s.indexOf(';', from);
+  const uri = trimWs(s.slice(from, semi === -1 ? s.length : semi));
+  const params = semi === -1 ? new Map<string, string>() : parseParams(s, semi);
+  return { displayName, uri, params };
+}
+
+/**
+ * Percent-decodes as UTF-8 without ever throwing: invalid `%` sequences are kept verbatim, invalid UTF-8
+ * becomes U+FFFD.
+ */
+export function percentDecode(s: string): string {
+  if (s.indexOf('%') === -1) return s;
+  const src = Buffer.from(s, 'utf8');
+  const out = Buffer.allocUnsafe(src.length);
+  let o = 0;
+  for (let i = 0; i < src.length; i++) {
+    const b = src[i]!;
+    if (b === 0x25 && i + 2 < src.length && hex(src[i + 1]!) >= 0 && hex(src[i + 2]!) >= 0) {
+      out[o++] = (hex(src[i + 1]!) << 4) | hex(src[i + 2]!);
+      i += 2;
+    } else {
+      out[o++] = b;
+    }
+  }
+  return out.toString('utf8', 0, o);
+}
+
+function hex(b: number): number {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  const l = b | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * Parses a `sip:`, `sips:` (scheme case-insensitive) or `tel:` URI; null for other schemes or no scheme.
+ * For `tel:` the user is the number before the first `;` (visual separators and `+` kept).
+ */
+export function parseUri(uri: string): SipUri | null {
+  const colon = uri.indexOf(':');
+  if (colon <= 0) return null;
+  const scheme = uri.slice(0, colon).toLowerCase();
+  const rest = uri.slice(colon + 1);
+  if (scheme === 'tel') {
+    const semi = rest.indexOf(';');
+    const num = semi === -1 ? rest : rest.slice(0, semi);
+    const user = percentDecode(num);
+    return {
+      scheme: 'tel',
+      userinfo: rest.length > 0 ? rest : null,
+      user: user.length > 0 ? user : null,
+      password: null,
+      host: '',
+      port: null,
+      params: semi === -1 ? new Map() : parseParams(rest, semi),
+    };
+  }
+  if (scheme !== 'sip' && scheme !== 'sips') return null;
+  const at = rest.indexOf('@');
+  let userinfo: string | null = null;
+  let user: string | null = null;
+  let password: string | null = null;
+  let hostPart = rest;
+  if (at !== -1) {
+    userinfo = rest.slice(0, at);
+    hostPart = rest.slice(at + 1);
+    // user = userinfo up to the first ';' (user-params) or ':' (password).
+    let cut = userinfo.length;
+    for (let k = 0; k < userinfo.length; k++) {
+      const c = userinfo.charCodeAt(k);
+      if (c === 0x3b || c === 0x3a) { cut = k; break; }
+    }
+    const pc = userinfo.indexOf(':');
+    if (pc !== -1) {
+      const semiAfter = userinfo.indexOf(';', pc + 1);
+      password = userinfo.slice(pc + 1, semiAfter === -1 ? userinfo.length : semiAfter);
+    }
+    const decoded = percentDecode(userinfo.slice(0, cut));
+    user = decoded.length > 0 ? decoded : null;
+  }
+  // host[:port] up to ';' (params) or '?' (headers).
+  let hpEnd = hostPart.length;
+  for (let k = 0; k < hostPart.length; k++) {
+    const c = hostPart.charCodeAt(k);
+    if (c === 0x3b || c === 0x3f) { hpEnd = k; break; }
+  }
+  const hostport = hostPart.slice(0, hpEnd);
+  const { host, port } = splitHostPort(hostport);
+  let params: SipParams = new Map();
+  if (hpEnd < hostPart.length && hostPart.charCodeAt(hpEnd) === 0x3b) {
+    const q = hostPart.indexOf('?', hpEnd);
+    params = parseParams(q === -1 ? hostPart : hostPart.slice(0, q), hpEnd);
+  }
+  return { scheme, userinfo, user, password, host, port, params };
+}
+
+/** Splits `host[:port]`; handles `[v6]:port` and nmap-style unbracketed IPv6 (`::1`, no port). */
+export function splitHostPort(hp: string): { host: string; port: number | null } {
+  const s = trimWs(hp);
+  if (s.startsWith('[')) {
+    const rb = s.indexOf(']');
+    if (rb === -1) return { host: s, port: null };
+    const host = s.slice(0, rb + 1);
+    const after = s.slice(rb + 1);
+    return { host, port: after.startsWith(':') ? parsePort(after.slice(1)) : null };
+  }
+  const first = s.indexOf(':');
+  if (first === -1) return { host: s, port: null };
+  if (s.indexOf(':', first + 1) !== -1) return { host: s, port: null }; // unbracketed IPv6
+  return { host: s.slice(0, first), port: parsePort(s.slice(first + 1)) };
+}
+
+function parsePort(s: string): number | null {
+  const t = trimWs(s);
+  if (!/^[0-9]{1,5}$/.test(t)) return null;
+  const n = Number(t);
+  return n <= 65535 ? n : null;
+}
+
+/**
+ * Parses one Via entry (pass the top one, e.g. `getViaList(msg)[0]`; a header value holding several
+ * comma-separated entries is cut at the first). Null when it is not `proto/version/transport sent-by`.
+ */
+export function parseVia(value: string): Via | null {
+  const first = splitHeaderList(value)[0];
+  if (first === undefined) return null;
+  const semi = first.indexOf(';');
+  const head = semi === -1 ? first : first.slice(0, semi);
+  const m = /^[ \t]*([^ \t/]+)[ \t]*\/[ \t]*([^ \t/]+)[ \t]*\/[ \t]*([^ \t/]+)[ \t]+(.*?)[ \t]*$/.exec(head);
+  if (m === null) return null;
+  const { host, port } = splitHostPort(m[4]!);
+  if (host.length === 0) return null;
+  const transport = m[3]!.toUpperCase();
+  return {
+    protocol: `${m[1]!}/${m[2]!}/${m[3]!}`,
+    transport,
+    host,
+    port,
+    params: semi === -1 ? new Map() : parseParams(first, semi),
+  };
+}
