@@ -1,0 +1,148 @@
+/**
+ * Catch-up protocol (SPEC §13.4): `/sipwarden/bad-actors-sync/1.0.0`, length-prefixed JSON frames.
+ * Request `{"after": cursor|null, "limit": n}`; answer: envelope frames oldest first, then `{"next": cursor}`.
+ * The cursor is our `peer_records.record_id` as a decimal string (opaque to the peer).
+ */
+import type Database from 'better-sqlite3';
+import type { Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import { MAX_RECORD_BYTES } from './record.js';
+
+export const SYNC_PROTOCOL = '/sipwarden/bad-actors-sync/1.0.0';
+/** Largest page a request may ask for (SPEC §13.4). */
+export const MAX_PAGE = 10_000;
+/** `after: null` means the last 24 h. */
+export const FIRST_SYNC_WINDOW_US = 24 * 3600 * 1_000_000;
+/** Rows read per query: keeps each synchronous sqlite call short (SPEC §5.6: ≤10 ms on the capture thread). */
+const CHUNK = 250;
+/** Largest request frame we read. */
+const MAX_REQUEST_BYTES = 1024;
+/** Largest answer frame we read: an envelope (≤64 KiB, checked again by validation) plus slack. */
+export const MAX_FRAME_BYTES = MAX_RECORD_BYTES + 1024;
+
+export interface SyncRequest {
+  after: string | null;
+  limit: number;
+}
+
+/** Parses and bounds a request; null when it is not one. */
+export function parseSyncRequest(bytes: Uint8Array): SyncRequest | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const r = v as Record<string, unknown>;
+  let after: string | null = null;
+  if (typeof r.after === 'string' && /^\d{1,18}$/.test(r.after)) after = r.after;
+  else if (typeof r.after === 'number' && Number.isSafeInteger(r.after) && r.after >= 0) after = String(r.after);
+  else if (r.after !== null && r.after !== undefined) return null;
+  const limit = typeof r.limit === 'number' && Number.isInteger(r.limit) ? Math.min(Math.max(r.limit, 1), MAX_PAGE) : MAX_PAGE;
+  return { after, limit };
+}
+
+/** Reads pages of `peer_records` in insertion order. */
+export class RecordPager {
+  private readonly byCursor: Database.Statement<[number, number], { record_id: number; envelope: string }>;
+  private readonly firstAt: Database.Statement<[number], { record_id: number; received_at_us: number }>;
+  private readonly maxId: Database.Statement<[], { m: number | null }>;
+
+  constructor(db: Database.Database) {
+    this.byCursor = db.prepare('SELECT record_id, envelope FROM peer_records WHERE record_id > ? ORDER BY record_id LIMIT ?');
+    this.firstAt = db.prepare('SELECT record_id, received_at_us FROM peer_records WHERE record_id >= ? ORDER BY record_id LIMIT 1');
+    this.maxId = db.prepare('SELECT MAX(record_id) AS m FROM peer_records');
+  }
+
+  /**
+   * The cursor just before the first record received at or after `sinceUs`. `received_at_us` grows with
+   * `record_id`, so a binary search over the primary key finds it without scanning the table.
+   */
+  cursorAt(sinceUs: number): number {
+    const max = this.maxId.get()?.m ?? 0;
+    let lo = 1;
+    let hi = max + 1; // answer in [lo, hi]; hi = "none"
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = this.firstAt.get(mid);
+      if (!row) {
+        hi = mid;
+      } else if (row.received_at_us >= sinceUs) {
+        hi = Math.min(mid, row.record_id);
+      } else {
+        lo = row.record_id + 1;
+      }
+    }
+    return lo - 1;
+  }
+
+  chunk(after: number, n: number): Array<{ record_id: number; envelope: string }> {
+    return this.byCursor.all(after, Math.min(n, CHUNK));
+  }
+}
+
+/**
+ * Serves one catch-up request on an inbound stream. Reads in short chunks and awaits each write, so a slow
+ * reader exerts backpressure instead of filling memory, and sqlite is never held across an await.
+ */
+export async function serveSync(stream: Stream, pager: RecordPager, nowUs: () => number, signal: AbortSignal): Promise<number> {
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES });
+  const req = parseSyncRequest((await lp.read({ signal })).subarray());
+  if (!req) {
+    stream.abort(new Error('bad sync request'));
+    return 0;
+  }
+  let cursor = req.after !== null ? Number(req.after) : pager.cursorAt(nowUs() - FIRST_SYNC_WINDOW_US);
+  let sent = 0;
+  const enc = new TextEncoder();
+  while (sent < req.limit) {
+    const rows = pager.chunk(cursor, req.limit - sent);
+    if (rows.length === 0) break;
+    await lp.writeV(rows.map((r) => enc.encode(r.envelope)), { signal });
+    sent += rows.length;
+    cursor = rows[rows.length - 1]!.record_id;
+    if (rows.length < CHUNK) break;
+  }
+  await lp.write(enc.encode(JSON.stringify({ next: String(cursor) })), { signal });
+  await stream.close({ signal });
+  return sent;
+}
+
+/** One page fetched by {@link fetchPage}. */
+export interface PageResult {
+  /** Envelope frames received. */
+  count: number;
+  /** The responder's next cursor, or null if it never sent one (stream cut short). */
+  next: string | null;
+}
+
+/**
+ * Requests one page on an outbound stream; `onEnvelope` handles each envelope frame in order (it may be async:
+ * the next frame is read after it resolves).
+ */
+export async function fetchPage(
+  stream: Stream,
+  req: SyncRequest,
+  onEnvelope: (bytes: Uint8Array) => void | Promise<void>,
+  signal: AbortSignal,
+): Promise<PageResult> {
+  const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
+  await lp.write(new TextEncoder().encode(JSON.stringify(req)), { signal });
+  let count = 0;
+  for (;;) {
+    if (count > req.limit) throw new Error('peer sent more records than asked for');
+    const frame = (await lp.read({ signal })).subarray();
+    // The final frame is the only one without an envelope; `{"next"` is how ours starts.
+    if (frame.byteLength < 64 && frame[2] === 0x6e /* n */) {
+      const v = JSON.parse(Buffer.from(frame).toString('utf8')) as { next?: unknown };
+      if ('next' in v) {
+        const next = typeof v.next === 'string' || typeof v.next === 'number' ? String(v.next) : null;
+        await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')));
+        return { count, next };
+      }
+    }
+    count++;
+    await onEnvelope(frame);
+  }
+}
