@@ -77,6 +77,8 @@ export interface Config {
   tcpMaxConnections: number;
   /** Replies per second per source IP (SPEC §7.2). */
   replyRateLimit: number;
+  /** The TOML file that was read (`-g`, environment or the default path when it exists); absent/null if none. */
+  configFile?: string | null;
   /** Which settings were given explicitly (not defaulted), and from where. */
   sources: Readonly<Record<string, ConfigSource>>;
 }

@@ -1,0 +1,414 @@
+/**
+ * Builds the effective configuration (SPEC §2–§4): defaults < TOML file < environment < command line, then
+ * cross-field validation. Pure apart from reading the TOML file and checking that named files exist:
+ * nothing is bound, created or written, so `sipwarden config check` can share it.
+ */
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { getopt, type OptSpec } from '../cli/getopt.js';
+import { helpText } from '../cli/help.js';
+import { ConfigError } from '../errors.js';
+import { formatEndpoint, type Endpoint } from '../lifecycle.js';
+import { VERSION } from '../version.js';
+import { isLoopback } from './net.js';
+import { BadValue, DEFAULTS, SETTINGS, type SettingDef, type SettingKey } from './settings.js';
+import type { Config, ConfigSource } from './types.js';
+
+export type CliOutcome =
+  | { kind: 'run'; config: Config; warnings: string[] }
+  | { kind: 'check'; config: Config; warnings: string[] }
+  | { kind: 'help'; text: string }
+  | { kind: 'version'; text: string };
+
+/** One explicitly given value and where it came from. */
+interface Given {
+  value: unknown;
+  /** Flag as typed, variable name, or `file:line`. */
+  where: string;
+  source: ConfigSource;
+}
+type Layer = Map<SettingKey, Given>;
+
+const RANK: Record<ConfigSource, number> = { default: 0, file: 1, env: 2, cli: 3 };
+const BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
+const BY_TOML = new Map(SETTINGS.flatMap((s) => s.toml.map((k) => [k, s] as const)));
+const CONFIG_ENV = ['SIPWARDEN_CONFIG', 'SIPWARDEN_CONFIG_FILE', 'SENTRYPEER_CONFIG_FILE'];
+const FALSE_WORDS = new Set(['0', 'false', 'no', 'off']);
+
+function runParser(def: SettingDef, raw: string, where: string, cwd: string): unknown {
+  try {
+    return def.parse ? def.parse(raw, cwd) : raw;
+  } catch (err) {
+    if (err instanceof BadValue) throw new ConfigError(where, err.message);
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------- command line
+
+const SPECIAL: OptSpec[] = [
+  { id: ':help', short: 'h', long: ['help'], takesValue: false },
+  { id: ':version', short: 'V', long: ['version'], takesValue: false },
+  { id: ':N', short: 'N', long: [], takesValue: false },
+  { id: ':config', short: 'g', long: ['config', 'config-file'], takesValue: true },
+  { id: ':no-tls', long: ['no-tls'], takesValue: false },
+];
+const OPT_SPECS: OptSpec[] = [
+  ...SPECIAL,
+  ...SETTINGS.filter((s) => s.key !== 'tls').map((s) => ({
+    id: s.key,
+    short: s.short,
+    long: [s.long],
+    takesValue: s.kind !== 'bool',
+  })),
+];
+
+interface CliParse {
+  layer: Layer;
+  configFile: Given | null;
+  check: boolean;
+  ignoredN: boolean;
+}
+
+function parseCli(argv: readonly string[], cwd: string): CliParse | { help: true } | { version: true } {
+  const { opts, positionals, stoppedAt } = getopt(argv, OPT_SPECS, new Set([':help', ':version']));
+  if (stoppedAt?.id === ':help') return { help: true };
+  if (stoppedAt?.id === ':version') return { version: true };
+  const layer: Layer = new Map();
+  let configFile: Given | null = null;
+  let ignoredN = false;
+  for (const o of opts) {
+    if (o.id === ':N') {
+      ignoredN = true;
+      continue;
+    }
+    if (o.id === ':no-tls') {
+      layer.set('tls', { value: false, where: o.where, source: 'cli' });
+      continue;
+    }
+    if (o.id === ':config') {
+      const raw = o.value ?? '';
+      if (raw === '') throw new ConfigError(o.where, 'must not be empty');
+      configFile = { value: raw, where: o.where, source: 'cli' };
+      continue;
+    }
+    const def = BY_KEY.get(o.id as SettingKey)!;
+    if (def.kind === 'bool') {
+      layer.set(def.key, { value: true, where: o.where, source: 'cli' });
+    } else if (def.kind === 'list') {
+      const item = runParser(def, o.value ?? '', o.where, cwd);
+      const prev = layer.get(def.key);
+      const list = prev ? [...(prev.value as unknown[]), item] : [item];
+      layer.set(def.key, { value: list, where: o.where, source: 'cli' });
+    } else {
+      layer.set(def.key, { value: runParser(def, o.value ?? '', o.where, cwd), where: o.where, source: 'cli' });
+    }
+  }
+  let check = false;
+  if (positionals.length > 0) {
+    if (positionals[0] === 'config' && positionals[1] === 'check' && positionals.length === 2) check = true;
+    else if (positionals[0] === 'config' && positionals.length === 1) throw new ConfigError('config', 'expected "config check"');
+    else {
+      const bad = positionals[0] === 'config' && positionals[1] === 'check' ? positionals[2]! : positionals[0] === 'config' ? positionals[1]! : positionals[0]!;
+      throw new ConfigError(JSON.stringify(bad.length > 64 ? bad.slice(0, 64) + '…' : bad), 'unexpected argument');
+    }
+  }
+  return { layer, configFile, check, ignoredN };
+}
+
+// ---------------------------------------------------------------- environment
+
+/** SPEC §3.2: on for any value, even empty, except 0/false/no/off. */
+export function envBool(raw: string): boolean {
+  return !FALSE_WORDS.has(raw.trim().toLowerCase());
+}
+
+function parseEnv(env: NodeJS.ProcessEnv, cwd: string): Layer {
+  const layer: Layer = new Map();
+  for (const def of SETTINGS) {
+    for (const name of def.env) {
+      const raw = env[name];
+      if (raw === undefined) continue;
+      if (def.kind === 'bool') {
+        layer.set(def.key, { value: envBool(raw), where: name, source: 'env' });
+        break;
+      }
+      if (raw === '') continue; // an empty non-boolean is unset
+      if (def.kind === 'list') {
+        const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        if (items.length === 0) continue;
+        layer.set(def.key, { value: items.map((s) => runParser(def, s, name, cwd)), where: name, source: 'env' });
+      } else {
+        layer.set(def.key, { value: runParser(def, raw, name, cwd), where: name, source: 'env' });
+      }
+      break;
+    }
+  }
+  // SP documents SENTRYPEER_TLS_DISABLE; it is the inverse of SIPWARDEN_TLS, which wins.
+  const dis = env.SENTRYPEER_TLS_DISABLE;
+  if (!layer.has('tls') && dis !== undefined) {
+    layer.set('tls', { value: !envBool(dis), where: 'SENTRYPEER_TLS_DISABLE', source: 'env' });
+  }
+  return layer;
+}
+
+// ---------------------------------------------------------------- TOML file
+
+/** Finds the 1-based line where a top-level key (or `[key]` table) is defined, or null. */
+function keyLine(text: string, key: string): number | null {
+  const esc = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^\\s*(?:(["']?)${esc}\\1\\s*=|\\[+\\s*(["']?)${esc}\\2\\s*[\\].])`);
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) if (re.test(lines[i]!)) return i + 1;
+  return null;
+}
+
+function fileErrorReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'file not found';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return `cannot read file (${code ?? String(err)})`;
+}
+
+function typeName(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v !== null && typeof v === 'object') return v instanceof Date ? 'date' : 'table';
+  return typeof v;
+}
+
+function parseTomlFile(file: string, label: string, explicit: boolean, cwd: string): Layer | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (!explicit && (err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ConfigError(label, fileErrorReason(err));
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const first = err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+      throw new ConfigError(`${label}:${err.line}`, `invalid TOML: ${first}`);
+    }
+    throw new ConfigError(label, `invalid TOML: ${String(err)}`);
+  }
+  const layer: Layer = new Map();
+  const whereOf = (key: string): string => {
+    const line = keyLine(text, key);
+    return line === null ? label : `${label}:${line}`;
+  };
+  for (const [key, value] of Object.entries(doc)) {
+    const def = BY_TOML.get(key);
+    const where = whereOf(key);
+    if (!def) throw new ConfigError(where, `unknown key ${JSON.stringify(key)}`);
+    const wrong = (expected: string): never => {
+      throw new ConfigError(where, `${key}: expected ${expected}, got ${typeName(value)}`);
+    };
+    const parseIn = (raw: string): unknown => {
+      try {
+        return def.parse ? def.parse(raw, cwd) : raw;
+      } catch (err) {
+        if (err instanceof BadValue) throw new ConfigError(where, `${key}: ${err.message}`);
+        throw err;
+      }
+    };
+    let parsed: unknown;
+    if (def.kind === 'bool') {
+      if (typeof value !== 'boolean') wrong('a boolean');
+      parsed = value;
+    } else if (def.kind === 'list') {
+      if (key === 'tls_listen_address') {
+        // SP's key holds one address.
+        if (typeof value !== 'string') wrong('a string');
+        parsed = [parseIn(value as string)];
+      } else {
+        if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) wrong('an array of strings');
+        parsed = (value as string[]).map(parseIn);
+      }
+    } else if (def.int) {
+      if (typeof value !== 'number' || !Number.isInteger(value)) wrong('an integer');
+      parsed = parseIn(String(value));
+    } else {
+      if (typeof value !== 'string') wrong('a string');
+      parsed = parseIn(value as string);
+    }
+    const prev = layer.get(def.key);
+    if (prev) throw new ConfigError(where, `${key}: duplicates ${prev.where}`);
+    layer.set(def.key, { value: parsed, where, source: 'file' });
+  }
+  return layer;
+}
+
+/** SPEC §4.1: `-g`, else the environment, else `$XDG_CONFIG_HOME/sipwarden/config.toml`, else `~/.config/…`. */
+function locateConfig(
+  cli: Given | null,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  homeDir: string,
+): { file: string; label: string; explicit: boolean; given: Given } | null {
+  if (cli) {
+    const raw = cli.value as string;
+    return { file: resolve(cwd, raw), label: raw, explicit: true, given: cli };
+  }
+  for (const name of CONFIG_ENV) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    return { file: resolve(cwd, raw), label: raw, explicit: true, given: { value: raw, where: name, source: 'env' } };
+  }
+  const xdg = env.XDG_CONFIG_HOME;
+  let file: string | null = null;
+  if (xdg && isAbsolute(xdg)) file = join(xdg, 'sipwarden', 'config.toml');
+  else if (homeDir) file = join(homeDir, '.config', 'sipwarden', 'config.toml');
+  if (!file) return null;
+  return { file, label: file, explicit: false, given: { value: file, where: file, source: 'default' } };
+}
+
+// ---------------------------------------------------------------- merge and validate
+
+function checkReadable(file: string, where: string): void {
+  try {
+    if (!statSync(file).isFile()) throw new ConfigError(where, `not a regular file: ${file}`);
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(where, `${fileErrorReason(err)}: ${file}`);
+  }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
+
+/**
+ * Parses the command line (argv WITHOUT node and script, i.e. `process.argv.slice(2)`), environment and TOML
+ * file into a validated, deep-frozen Config. Throws ConfigError on any bad flag, value, key or file.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, homeDir: string): CliOutcome {
+  const cliParse = parseCli(argv, cwd);
+  if ('help' in cliParse) return { kind: 'help', text: helpText() };
+  if ('version' in cliParse) return { kind: 'version', text: `sipwarden ${VERSION}\n` };
+  const { layer: cli, check, ignoredN } = cliParse;
+  const envLayer = parseEnv(env, cwd);
+  const loc = locateConfig(cliParse.configFile, env, cwd, homeDir);
+  const fileLayer = loc ? parseTomlFile(loc.file, loc.label, loc.explicit, cwd) : null;
+
+  const given = new Map<SettingKey, Given>();
+  for (const layer of [fileLayer, envLayer, cli]) {
+    if (layer) for (const [k, g] of layer) given.set(k, g);
+  }
+  const get = <K extends SettingKey>(k: K, fallback: Config[K]): Config[K] =>
+    (given.has(k) ? given.get(k)!.value : fallback) as Config[K];
+  const whereOf = (k: SettingKey): string => given.get(k)?.where ?? `--${BY_KEY.get(k)!.long}`;
+
+  const sources: Record<string, ConfigSource> = {};
+  for (const [k, g] of given) sources[k] = g.source;
+
+  // Data dir (SPEC §8.1): --data-dir, else the directory of -f, else the working directory.
+  const dbGiven = given.get('dbFile');
+  let dataDir = cwd;
+  if (given.has('dataDir')) dataDir = given.get('dataDir')!.value as string;
+  else if (dbGiven && dbGiven.value !== ':memory:') {
+    dataDir = dirname(dbGiven.value as string);
+    sources.dataDir = dbGiven.source;
+  }
+  const dbFile = get('dbFile', join(dataDir, 'sipwarden.db'));
+  const jsonLogFile = get('jsonLogFile', join(dataDir, 'sipwarden_json.log'));
+  // `-l` implies `-j`, unless -j was explicitly switched off at the same or a higher layer.
+  let jsonLog = get('jsonLog', DEFAULTS.jsonLog);
+  const lGiven = given.get('jsonLogFile');
+  const jGiven = given.get('jsonLog');
+  if (lGiven && !(jGiven && jGiven.value === false && RANK[jGiven.source] >= RANK[lGiven.source])) {
+    if (!jsonLog) sources.jsonLog = lGiven.source;
+    jsonLog = true;
+  }
+
+  const base = { ...DEFAULTS } as Record<string, unknown>;
+  for (const [k, g] of given) base[k] = g.value;
+  const config = {
+    ...base,
+    dataDir,
+    dbFile,
+    jsonLogFile,
+    jsonLog,
+    configFile: loc && (loc.explicit || fileLayer) ? loc.file : null,
+    sources,
+  } as Config;
+  if (loc && (loc.explicit || fileLayer)) sources.configFile = loc.given.source;
+
+  validate(config, given, whereOf);
+  const warnings: string[] = [];
+  if (ignoredN) warnings.push('-N is ignored');
+  if (config.bootstrap.length > 0 && !config.peerToPeer) warnings.push(`${whereOf('bootstrap')} has no effect without -p`);
+  if (config.responsive && config.sipDisable) warnings.push(`${whereOf('responsive')} has no effect with ${whereOf('sipDisable')}`);
+  if (config.geoipDb !== null) warnings.push(`${whereOf('geoipDb')} has no effect yet (GeoIP lookups are not implemented)`);
+
+  deepFreeze(config);
+  return { kind: check ? 'check' : 'run', config, warnings };
+}
+
+function validate(c: Config, given: Map<SettingKey, Given>, whereOf: (k: SettingKey) => string): void {
+  if (!c.tls) {
+    for (const k of ['cert', 'key', 'tlsListen'] as const) {
+      if (given.has(k)) throw new ConfigError(whereOf('tls'), `conflicts with ${whereOf(k)}`);
+    }
+  }
+  if (c.oauth2ClientId !== null && c.oauth2ClientSecret === null) {
+    throw new ConfigError(whereOf('oauth2ClientId'), 'requires -c (--oauth2-client-secret)');
+  }
+  if (c.oauth2ClientSecret !== null && c.oauth2ClientId === null) {
+    throw new ConfigError(whereOf('oauth2ClientSecret'), 'requires -i (--oauth2-client-id)');
+  }
+  if (c.cert !== null && c.key === null) throw new ConfigError(whereOf('cert'), 'requires -k (--key)');
+  if (c.key !== null && c.cert === null) throw new ConfigError(whereOf('key'), 'requires -t (--cert)');
+  if (c.cert !== null) checkReadable(c.cert, whereOf('cert'));
+  if (c.key !== null) checkReadable(c.key, whereOf('key'));
+  if (c.p2pNetworkKey !== null) checkReadable(c.p2pNetworkKey, whereOf('p2pNetworkKey'));
+  if (c.responsiveProfile === 'redirect' && c.redirectUri === null) {
+    throw new ConfigError(whereOf('responsiveProfile'), 'profile "redirect" requires --redirect-uri');
+  }
+  if (c.apiTokens.length === 0 && !c.apiAllowAnonymous) {
+    const open = c.apiListen.find((e: Endpoint) => !isLoopback(e.ip));
+    if (open) {
+      throw new ConfigError(
+        whereOf('apiListen'),
+        `non-loopback address ${formatEndpoint(open)} requires --api-token or --api-allow-anonymous`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------- config check
+
+function formatValue(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'boolean' || typeof v === 'number') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
+  if (typeof v === 'object' && 'ip' in v && 'port' in v) return JSON.stringify(formatEndpoint(v as Endpoint));
+  return JSON.stringify(v);
+}
+
+/**
+ * SPEC §2.5: the effective configuration as sorted lines `key = value # default|file|env|cli`, keys as in
+ * the TOML file, secrets `"<redacted>"`. Ends with a newline.
+ */
+export function formatConfigCheck(config: Config): string {
+  const lines: string[] = [];
+  const add = (name: string, key: string, value: unknown, secret = false): void => {
+    const empty = value === null || (Array.isArray(value) && value.length === 0);
+    const shown = secret && !empty ? '"<redacted>"' : formatValue(value);
+    lines.push(`${name} = ${shown} # ${config.sources[key] ?? 'default'}`);
+  };
+  for (const def of SETTINGS) add(def.toml[0]!, def.key, config[def.key], def.secret);
+  add('config', 'configFile', config.configFile ?? null);
+  lines.sort();
+  return lines.join('\n') + '\n';
+}

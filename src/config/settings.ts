@@ -1,0 +1,296 @@
+/**
+ * The settings catalogue (SPEC §2–§4): one row per setting, naming its flags, environment variables and
+ * TOML keys, its parser and its help text. `load.ts` applies the layers; `cli/help.ts` prints the table.
+ */
+import { resolve } from 'node:path';
+import type { Endpoint } from '../lifecycle.js';
+import { DEFAULT_LIMITS, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
+import { parseCidr, formatCidr, parseEndpoint } from './net.js';
+
+/** Thrown by value parsers; the loader adds the flag/variable/file:line. */
+export class BadValue extends Error {}
+
+/** Settings that are plain Config fields (everything except `sources`). */
+export type SettingKey = Exclude<keyof Config, 'sources'>;
+
+export type SettingKind = 'bool' | 'value' | 'list';
+
+/** One setting. */
+export interface SettingDef {
+  key: SettingKey;
+  /** Canonical long flag, without dashes. */
+  long: string;
+  short?: string;
+  kind: SettingKind;
+  /** Parses one raw value (for lists: one item). `cwd` resolves relative paths. */
+  parse?: (raw: string, cwd: string) => unknown;
+  /** TOML value is an integer rather than a string. */
+  int?: boolean;
+  /** Environment variables, highest priority first. */
+  env: readonly string[];
+  /** TOML keys (first is canonical). */
+  toml: readonly string[];
+  secret?: boolean;
+  /** Metavariable for help, e.g. `FILE`. */
+  arg?: string;
+  help: string;
+  /** Shown in help when not obvious from the defaults. */
+  defaultText?: string;
+}
+
+/** Quotes a user value for an error message: one line, bounded length. */
+export function show(raw: string): string {
+  return JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw);
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+function text(raw: string): string {
+  if (raw === '') throw new BadValue('must not be empty');
+  if (CONTROL.test(raw)) throw new BadValue('must not contain control characters');
+  return raw;
+}
+
+function path(raw: string, cwd: string): string {
+  text(raw);
+  return raw === ':memory:' ? raw : resolve(cwd, raw);
+}
+
+function integer(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const s = raw.trim();
+    if (!/^[0-9]+$/.test(s) || Number(s) < min || Number(s) > max) {
+      throw new BadValue(`invalid number ${show(raw)} (expected an integer from ${min} to ${max})`);
+    }
+    return Number(s);
+  };
+}
+
+function endpoint(raw: string): Endpoint {
+  const e = parseEndpoint(raw.trim());
+  if (!e) throw new BadValue(`invalid address ${show(raw)} (expected IP:PORT, IPv6 as [IP]:PORT)`);
+  return e;
+}
+
+function cidr(raw: string): string {
+  const c = parseCidr(raw.trim());
+  if (!c) throw new BadValue(`invalid CIDR ${show(raw)} (expected IP or IP/LEN)`);
+  return formatCidr(c);
+}
+
+function httpUrl(raw: string): string {
+  text(raw);
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new BadValue(`invalid URL ${show(raw)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new BadValue(`URL ${show(raw)} must be http or https`);
+  return raw;
+}
+
+function oneOf<T extends string>(values: readonly T[]): (raw: string) => T {
+  return (raw) => {
+    const v = raw.trim();
+    if (!(values as readonly string[]).includes(v)) {
+      throw new BadValue(`unknown value ${show(raw)} (expected one of: ${values.join(', ')})`);
+    }
+    return v as T;
+  };
+}
+
+/** `100-199,2000,alice`: ranges `N-M` (N <= M) and single users; returns the trimmed list text. */
+export function parseDecoyExtensions(raw: string): string {
+  const items = raw.split(',').map((s) => s.trim());
+  for (const item of items) {
+    if (item === '') throw new BadValue(`invalid list ${show(raw)} (empty item)`);
+    const r = /^([0-9]{1,15})-([0-9]{1,15})$/.exec(item);
+    if (r) {
+      if (Number(r[1]) > Number(r[2])) throw new BadValue(`invalid range ${show(item)} (start after end)`);
+      continue;
+    }
+    if (!/^[A-Za-z0-9._~!$&'()*+;=%-]{1,64}$/.test(item)) {
+      throw new BadValue(`invalid item ${show(item)} (expected N-M or a user name)`);
+    }
+  }
+  return items.join(',');
+}
+
+function syslogTarget(raw: string): string {
+  text(raw);
+  if (raw.startsWith('/')) return raw;
+  if (raw.startsWith('unix:/')) return raw;
+  const m = /^udp:\/\/(\[[^\]]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(raw);
+  if (m && Number(m[2]) >= 1 && Number(m[2]) <= 65535) {
+    if (m[1]!.startsWith('[') && !parseEndpoint(`${m[1]}:1`)) throw new BadValue(`invalid syslog target ${show(raw)}`);
+    return raw;
+  }
+  throw new BadValue(`invalid syslog target ${show(raw)} (expected /path, unix:/path or udp://host:port)`);
+}
+
+function syslogIdent(raw: string): string {
+  if (!/^[A-Za-z0-9._-]{1,48}$/.test(raw)) throw new BadValue(`invalid ident ${show(raw)} (letters, digits, . _ -)`);
+  return raw;
+}
+
+function redirectUri(raw: string): string {
+  text(raw);
+  if (!/^(sips?|tel):[^\s<>"]+$/i.test(raw)) throw new BadValue(`invalid URI ${show(raw)} (expected sip:, sips: or tel:)`);
+  return raw;
+}
+
+function serverHeader(raw: string): string {
+  text(raw);
+  if (raw.length > 256) throw new BadValue('longer than 256 characters');
+  return raw;
+}
+
+function token(raw: string): string {
+  if (raw === '' || /[\s\x00-\x1f\x7f]/.test(raw)) throw new BadValue('must be non-empty without spaces or control characters');
+  return raw;
+}
+
+function secretText(raw: string): string {
+  if (raw === '') throw new BadValue('must not be empty');
+  if (CONTROL.test(raw)) throw new BadValue('must not contain control characters');
+  return raw;
+}
+
+function bootstrap(raw: string): string {
+  const s = raw.trim();
+  if (s.startsWith('/')) {
+    if (!/^\/(ip4|ip6|dns|dns4|dns6)\/[^\s]+$/.test(s)) throw new BadValue(`invalid multiaddr ${show(raw)}`);
+    return s;
+  }
+  const m = /^(\[[^\]]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?$/.exec(s);
+  if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
+    throw new BadValue(`invalid bootstrap node ${show(raw)} (expected a multiaddr or host[:port])`);
+  }
+  if (m[1]!.startsWith('[') && !parseEndpoint(`${m[1]}:1`)) throw new BadValue(`invalid bootstrap node ${show(raw)}`);
+  return s;
+}
+
+function peerId(raw: string): string {
+  const s = raw.trim();
+  if (!/^[1-9A-HJ-NP-Za-km-z]{40,100}$/.test(s)) throw new BadValue(`invalid PeerId ${show(raw)} (base58)`);
+  return s;
+}
+
+/** SP's environment name when it differs from ours. */
+const sp = (x: string): string[] => [`SIPWARDEN_${x}`, `SENTRYPEER_${x}`];
+
+function def(
+  d: Omit<SettingDef, 'env' | 'toml'> & { spEnv?: string; env?: string[]; toml?: string[] },
+): SettingDef {
+  const canonical = `SIPWARDEN_${d.long.toUpperCase().replace(/-/g, '_')}`;
+  const env = d.env ?? [canonical, ...(d.spEnv ? sp(d.spEnv).filter((n) => n !== canonical) : [])];
+  const toml = d.toml ?? [d.long.replace(/-/g, '_')];
+  const { spEnv: _ignored, ...rest } = d;
+  return { ...rest, env, toml };
+}
+
+/** Every setting, in help order. */
+export const SETTINGS: readonly SettingDef[] = [
+  def({ key: 'verbose', long: 'verbose', short: 'v', kind: 'bool', spEnv: 'VERBOSE', help: 'verbose log on stderr' }),
+  def({ key: 'debug', long: 'debug', short: 'd', kind: 'bool', spEnv: 'DEBUG', help: 'debug log on stderr' }),
+  def({ key: 'dataDir', long: 'data-dir', kind: 'value', parse: path, arg: 'DIR', help: 'data directory', defaultText: 'directory of -f, else the working directory' }),
+  def({ key: 'dbFile', long: 'db-file', short: 'f', kind: 'value', parse: path, arg: 'FILE', spEnv: 'DB_FILE', help: 'sqlite database', defaultText: '<data-dir>/sipwarden.db' }),
+  def({ key: 'jsonLog', long: 'json-log', short: 'j', kind: 'bool', spEnv: 'JSON_LOG', help: 'write the JSON event log' }),
+  def({ key: 'jsonLogFile', long: 'json-log-file', short: 'l', kind: 'value', parse: path, arg: 'FILE', spEnv: 'JSON_LOG_FILE', help: 'JSON log file (implies -j)', defaultText: '<data-dir>/sipwarden_json.log' }),
+  def({ key: 'responsive', long: 'responsive', short: 'r', kind: 'bool', spEnv: 'SIP_RESPONSIVE', help: 'answer SIP requests (SPEC §7)' }),
+  def({ key: 'sipDisable', long: 'sip-disable', short: 'R', kind: 'bool', spEnv: 'SIP_DISABLE', help: 'open no SIP listeners (API/P2P-only node)' }),
+  def({ key: 'sipListen', long: 'sip-listen', kind: 'list', parse: endpoint, arg: 'A:P', help: 'SIP UDP+TCP listener (repeatable)', defaultText: '0.0.0.0:5060, [::]:5060' }),
+  def({ key: 'tlsListen', long: 'tls-listen', short: 'z', kind: 'list', parse: endpoint, arg: 'A:P', spEnv: 'TLS_LISTEN_ADDRESS', toml: ['tls_listen', 'tls_listen_address'], help: 'SIP TLS listener (repeatable)', defaultText: '0.0.0.0:5061, [::]:5061' }),
+  def({ key: 'tls', long: 'tls', kind: 'bool', env: ['SIPWARDEN_TLS'], help: 'SIP over TLS (--no-tls turns it off)', defaultText: 'on' }),
+  def({ key: 'cert', long: 'cert', short: 't', kind: 'value', parse: path, arg: 'CERT', spEnv: 'CERT', help: 'TLS certificate PEM (needs -k)', defaultText: '<data-dir>/tls-cert.pem, self-signed' }),
+  def({ key: 'key', long: 'key', short: 'k', kind: 'value', parse: path, arg: 'KEY', spEnv: 'KEY', help: 'TLS private key PEM (needs -t)', defaultText: '<data-dir>/tls-key.pem' }),
+  def({ key: 'responsiveProfile', long: 'responsive-profile', kind: 'value', parse: oneOf(PROFILES), arg: 'P', help: `reply profile: ${PROFILES.join(', ')}` }),
+  def({ key: 'decoyExtensions', long: 'decoy-extensions', kind: 'value', parse: parseDecoyExtensions, arg: 'L', help: 'users that "exist" (ranges N-M and names, comma separated)' }),
+  def({ key: 'decoyPassword', long: 'decoy-password', kind: 'value', parse: secretText, secret: true, arg: 'P', help: 'password a decoy REGISTER succeeds with' }),
+  def({ key: 'redirectUri', long: 'redirect-uri', kind: 'value', parse: redirectUri, arg: 'U', help: 'Contact of profile redirect\'s 302' }),
+  def({ key: 'serverHeader', long: 'server-header', kind: 'value', parse: serverHeader, arg: 'S', help: "overrides the profile's Server header" }),
+  def({ key: 'api', long: 'api', short: 'a', kind: 'bool', spEnv: 'API', help: 'serve the REST API' }),
+  def({ key: 'apiListen', long: 'api-listen', kind: 'list', parse: endpoint, arg: 'A:P', help: 'API listener (repeatable)' }),
+  def({ key: 'apiTokens', long: 'api-token', kind: 'list', parse: token, secret: true, arg: 'T', help: 'bearer token required by the API (repeatable)' }),
+  def({ key: 'apiAllowAnonymous', long: 'api-allow-anonymous', kind: 'bool', help: 'allow a non-loopback API without a token' }),
+  def({ key: 'apiRateLimit', long: 'api-rate-limit', kind: 'value', parse: integer(0, 1_000_000), int: true, arg: 'N', help: 'API requests/s per source IP over 5 s (0 = off)' }),
+  def({ key: 'webhookUrl', long: 'webhook-url', short: 'w', kind: 'value', parse: httpUrl, arg: 'URL', spEnv: 'WEBHOOK_URL', help: 'POST each event to this http(s) URL' }),
+  def({ key: 'webhookSecret', long: 'webhook-secret', kind: 'value', parse: secretText, secret: true, arg: 'S', help: 'HMAC-SHA256 signing secret for the webhook' }),
+  def({ key: 'oauth2ClientId', long: 'oauth2-client-id', short: 'i', kind: 'value', parse: text, arg: 'ID', spEnv: 'OAUTH2_CLIENT_ID', help: 'OAuth2 client id for the webhook (needs -c)' }),
+  def({ key: 'oauth2ClientSecret', long: 'oauth2-client-secret', short: 'c', kind: 'value', parse: secretText, secret: true, arg: 'SECRET', spEnv: 'OAUTH2_CLIENT_SECRET', help: 'OAuth2 client secret (needs -i)' }),
+  def({ key: 'oauth2TokenUrl', long: 'oauth2-token-url', kind: 'value', parse: httpUrl, arg: 'U', help: 'OAuth2 token endpoint' }),
+  def({ key: 'oauth2Audience', long: 'oauth2-audience', kind: 'value', parse: text, arg: 'A', help: 'OAuth2 audience' }),
+  def({ key: 'syslog', long: 'syslog', short: 's', kind: 'bool', spEnv: 'SYSLOG', help: 'send one syslog line per event' }),
+  def({ key: 'syslogTarget', long: 'syslog-target', kind: 'value', parse: syslogTarget, arg: 'T', help: 'syslog target: /path, unix:/path or udp://host:port' }),
+  def({ key: 'syslogIdent', long: 'syslog-ident', kind: 'value', parse: syslogIdent, arg: 'N', help: 'syslog ident (sentrypeer suits old filters)' }),
+  def({ key: 'peerToPeer', long: 'peer-to-peer', short: 'p', kind: 'bool', spEnv: 'PEER_TO_PEER', help: 'share events with peers (libp2p)' }),
+  def({ key: 'bootstrap', long: 'bootstrap', short: 'b', kind: 'list', parse: bootstrap, arg: 'HOST', spEnv: 'BOOTSTRAP_NODE', help: 'peer to dial: multiaddr or host[:port] (repeatable)' }),
+  def({ key: 'p2pListen', long: 'p2p-listen', kind: 'list', parse: endpoint, arg: 'A:P', help: 'P2P listener (repeatable)' }),
+  def({ key: 'p2pShare', long: 'p2p-share', kind: 'value', parse: oneOf(P2P_SHARE_MODES), arg: 'MODE', help: `what is shared: ${P2P_SHARE_MODES.join(', ')}` }),
+  def({ key: 'p2pVerifiedOnly', long: 'p2p-verified-only', kind: 'bool', help: 'share only events from verified sources' }),
+  def({ key: 'p2pNetworkKey', long: 'p2p-network-key', kind: 'value', parse: path, arg: 'F', help: 'libp2p swarm.key (private network)' }),
+  def({ key: 'p2pAllowPeers', long: 'p2p-allow-peer', kind: 'list', parse: peerId, arg: 'ID', help: 'accept only these PeerIds (repeatable)' }),
+  def({ key: 'allow', long: 'allow', kind: 'list', parse: cidr, arg: 'CIDR', help: 'sources never recorded or shared (repeatable)' }),
+  def({ key: 'retentionDays', long: 'retention-days', kind: 'value', parse: integer(0, 36_500), int: true, arg: 'N', help: 'delete events older than N days (0 = keep all)' }),
+  def({ key: 'geoipDb', long: 'geoip-db', kind: 'value', parse: path, arg: 'F', help: 'GeoIP database (accepted; no effect yet)' }),
+  def({ key: 'maxMessageBytes', long: 'max-message-bytes', kind: 'value', parse: integer(1_024, 65_535), int: true, arg: 'N', help: 'largest SIP message accepted on any transport' }),
+  def({ key: 'tcpIdleTimeout', long: 'tcp-idle-timeout', kind: 'value', parse: integer(1, 86_400), int: true, arg: 'SECONDS', help: 'close idle SIP TCP/TLS connections after this' }),
+  def({ key: 'tcpMaxConnectionsPerSource', long: 'tcp-max-connections-per-source', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections per source IP' }),
+  def({ key: 'tcpMaxConnections', long: 'tcp-max-connections', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections in total' }),
+  def({ key: 'replyRateLimit', long: 'reply-rate-limit', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP replies/s per source IP' }),
+];
+
+/** Defaults (SPEC §2.3); `dataDir`, `dbFile`, `jsonLogFile` are derived in load.ts. */
+export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogFile'> = {
+  verbose: false,
+  debug: false,
+  jsonLog: false,
+  peerToPeer: false,
+  bootstrap: [],
+  oauth2ClientId: null,
+  oauth2ClientSecret: null,
+  oauth2TokenUrl: 'https://authz.sentrypeer.com/oauth/token',
+  oauth2Audience: 'https://sentrypeer.com/api',
+  api: false,
+  webhookUrl: null,
+  webhookSecret: null,
+  responsive: false,
+  sipDisable: false,
+  syslog: false,
+  syslogTarget: '/dev/log',
+  syslogIdent: 'sipwarden',
+  cert: null,
+  key: null,
+  tls: true,
+  sipListen: [
+    { ip: '0.0.0.0', port: 5060 },
+    { ip: '::', port: 5060 },
+  ],
+  tlsListen: [
+    { ip: '0.0.0.0', port: 5061 },
+    { ip: '::', port: 5061 },
+  ],
+  apiListen: [{ ip: '127.0.0.1', port: 8082 }],
+  apiRateLimit: 20,
+  apiTokens: [],
+  apiAllowAnonymous: false,
+  responsiveProfile: 'freepbx',
+  decoyExtensions: '100-199',
+  decoyPassword: null,
+  redirectUri: null,
+  serverHeader: null,
+  retentionDays: 0,
+  allow: [],
+  p2pShare: 'no-credentials',
+  p2pVerifiedOnly: false,
+  p2pListen: [
+    { ip: '0.0.0.0', port: 4222 },
+    { ip: '::', port: 4222 },
+  ],
+  p2pNetworkKey: null,
+  p2pAllowPeers: [],
+  geoipDb: null,
+  ...DEFAULT_LIMITS,
+};
