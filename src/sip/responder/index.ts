@@ -1,0 +1,463 @@
+/**
+ * The profile responder (SPEC §7): PBX-like conversations with digest challenges and decoy extensions,
+ * server transactions (same reply to retransmissions, RFC 3261 §17.2.1 Timer G resends of non-2xx INVITE
+ * finals over UDP), a per-source reply cap, and UDP source verification by echoed nonce or To-tag.
+ */
+import { createHmac, randomFillSync } from 'node:crypto';
+import type { ProfileName } from '../../config/types.js';
+import { ConfigError } from '../../errors.js';
+import { escapeAttackerText, type Logger } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
+import { getHeader, getHeaders, getViaList, parseNameAddr, parseUri, parseVia } from '../wire/headers.js';
+import type { SipRequest } from '../wire/types.js';
+import { parseDecoyExtensions, type DecoySet } from './decoys.js';
+import { digestMatches, parseAuthHeader, type ParsedAuthHeader } from './digest.js';
+import { buildResponse, responseBase, type ResponseBase, type ResponseSpec } from './message.js';
+import {
+  ALLOWED_METHODS,
+  CAPABILITIES,
+  PROFILE_DEFS,
+  SENTRYPEER_CLASSIC_REPLY,
+  type ProfileDef,
+} from './profiles.js';
+import { createReplyLimiter } from './rate.js';
+import type { InboundRequest, ReplyChannel, Responder, ResponderOutcome } from './types.js';
+
+export { parseDecoyExtensions } from './decoys.js';
+export { extractCredentials } from './credentials.js';
+export { SENTRYPEER_CLASSIC_REPLY } from './profiles.js';
+
+/** Inputs of {@link createResponder}: the responsive-mode slice of the configuration plus shared services. */
+export interface ResponderInit {
+  profile: ProfileName;
+  /** `--decoy-extensions`, e.g. `100-199,2000,alice`. */
+  decoyExtensions: string;
+  decoyPassword: string | null;
+  /** Required for the `redirect` profile. */
+  redirectUri: string | null;
+  /** Overrides the profile's `Server` value. */
+  serverHeader: string | null;
+  /** Replies per second per source IP (SPEC §7.2); 0 or less = no cap. */
+  replyRateLimit: number;
+  metrics: Metrics;
+  logger: Logger;
+  /** Clock in epoch milliseconds (tests). */
+  now?: () => number;
+}
+
+/** RFC 3261 T1 and T2: Timer G starts at T1 and doubles up to T2. */
+const T1_MS = 500;
+const T2_MS = 4000;
+/** 64·T1: transaction lifetime, retransmission window and Timer H. */
+const TX_LIFETIME_MS = 32_000;
+/** Transactions kept (SPEC §7.2). */
+const MAX_TRANSACTIONS = 10_000;
+/** Sent To-tags remembered per source IP for verification, and for how long. */
+const TAGS_PER_SOURCE = 16;
+const MAX_TAG_SOURCES = 65_536;
+const TAG_TTL_MS = 10 * 60_000;
+/** Nonces we issued are accepted as proof of address for this long. */
+const NONCE_TTL_S = 3600;
+
+interface Transaction {
+  key: string;
+  /** Secondary key (source + Call-ID + CSeq number) for INVITEs: finds them from ACK/CANCEL with a new branch. */
+  callKey: string | null;
+  callId: string;
+  cseq: string;
+  method: string;
+  toTag: string;
+  base: ResponseBase;
+  reply: ReplyChannel;
+  transport: InboundRequest['transport'];
+  ip: string;
+  /** Bytes of the last response sent (what a retransmission gets). */
+  last: Buffer | null;
+  lastStatus: number;
+  /** Final status sent or scheduled. */
+  final: number | null;
+  expiresAt: number;
+  /** A final scheduled for later (INVITE after credentials), cancellable by CANCEL. */
+  pending: { timer: NodeJS.Timeout; status: number; spec: ResponseSpec } | null;
+  /** Timer G (UDP non-2xx INVITE final resends). */
+  resend: NodeJS.Timeout | null;
+}
+
+/** Small pool of random bytes, refilled in bulk (one syscall per 4 KiB instead of per tag). */
+function createRandomHex(): (bytes: number) => string {
+  const pool = Buffer.alloc(4096);
+  let off = pool.length;
+  return (bytes) => {
+    if (off + bytes > pool.length) {
+      randomFillSync(pool);
+      off = 0;
+    }
+    const s = pool.toString('hex', off, off + bytes);
+    off += bytes;
+    return s;
+  };
+}
+
+function cseqNumber(cseq: string): string {
+  const m = /^\s*(\d+)/.exec(cseq);
+  return m ? m[1]! : cseq.trim();
+}
+
+/**
+ * Creates the responder for a profile. Throws ConfigError for an unusable decoy list or a `redirect` profile
+ * without `--redirect-uri`; `handle` itself never throws.
+ */
+export function createResponder(init: ResponderInit): Responder {
+  const now = init.now ?? Date.now;
+  const { metrics, logger } = init;
+  const classic = init.profile === 'sentrypeer-classic';
+  const def: ProfileDef | null = classic ? null : PROFILE_DEFS[init.profile as Exclude<ProfileName, 'sentrypeer-classic'>];
+  if (!classic && def === undefined) throw new ConfigError('--responsive-profile', `unknown profile "${init.profile}"`);
+  const decoys: DecoySet = parseDecoyExtensions(init.decoyExtensions);
+  let redirectContact: string | null = null;
+  if (init.profile === 'redirect') {
+    const u = init.redirectUri?.trim() ?? '';
+    if (u.length === 0 || /[\r\n\0]/.test(u)) {
+      throw new ConfigError('--redirect-uri', 'a destination URI is required with --responsive-profile redirect');
+    }
+    redirectContact = u.startsWith('<') ? u : `<${u}>`;
+  }
+  const server = (init.serverHeader ?? def?.server ?? '').replace(/[\r\n\0]/g, ' ');
+  const limiter = createReplyLimiter(init.replyRateLimit);
+  const randomHex = createRandomHex();
+  const secret = Buffer.alloc(32);
+  randomFillSync(secret);
+
+  const txs = new Map<string, Transaction>();
+  const byCall = new Map<string, Transaction>();
+  const sentTags = new Map<string, { tags: string[]; at: number }>();
+  let housekeeping: NodeJS.Timeout | null = null;
+  let stopped = false;
+
+  // ---- sending -------------------------------------------------------------------------------------------
+
+  /** Sends one datagram/message under the per-source cap; counts it. */
+  function emit(reply: ReplyChannel, transport: string, ip: string, bytes: Buffer, status: number): boolean {
+    if (!reply.open || stopped) return false;
+    if (!limiter.tryTake(ip, now())) {
+      metrics.sipRepliesSuppressed.inc();
+      return false;
+    }
+    reply.send(bytes);
+    metrics.sipReplies.inc({ transport: transport.toLowerCase(), status: String(status) });
+    return true;
+  }
+
+  function rememberTag(ip: string, tag: string): void {
+    let e = sentTags.get(ip);
+    if (e === undefined) {
+      if (sentTags.size >= MAX_TAG_SOURCES) {
+        const oldest = sentTags.keys().next().value;
+        if (oldest !== undefined) sentTags.delete(oldest);
+      }
+      e = { tags: [], at: 0 };
+    } else {
+      sentTags.delete(ip); // re-insert: the map's order is least recently used first
+    }
+    if (!e.tags.includes(tag)) {
+      e.tags.push(tag);
+      if (e.tags.length > TAGS_PER_SOURCE) e.tags.shift();
+    }
+    e.at = now();
+    sentTags.set(ip, e);
+  }
+
+  /** Sends a response of a transaction and records it as the one a retransmission gets. */
+  function sendTx(tx: Transaction, spec: ResponseSpec): boolean {
+    const bytes = buildResponse(tx.base, spec);
+    tx.last = bytes;
+    tx.lastStatus = spec.status;
+    const ok = emit(tx.reply, tx.transport, tx.ip, bytes, spec.status);
+    if (ok && spec.toTag !== null && !tx.base.toHasTag && tx.transport === 'UDP') rememberTag(tx.ip, spec.toTag);
+    return ok;
+  }
+
+  /** RFC 3261 §17.2.1: resend a non-2xx INVITE final at T1, 2·T1, … capped at T2, until ACK or Timer H. */
+  function startResend(tx: Transaction): void {
+    if (tx.transport !== 'UDP' || tx.method !== 'INVITE') return;
+    const started = now();
+    tx.expiresAt = Math.max(tx.expiresAt, started + TX_LIFETIME_MS);
+    let interval = T1_MS;
+    const arm = (): void => {
+      tx.resend = setTimeout(() => {
+        tx.resend = null;
+        if (stopped || tx.last === null) return;
+        emit(tx.reply, tx.transport, tx.ip, tx.last, tx.lastStatus);
+        interval = Math.min(interval * 2, T2_MS);
+        if (now() + interval - started < TX_LIFETIME_MS) arm();
+      }, interval);
+      tx.resend.unref();
+    };
+    arm();
+  }
+
+  function sendFinal(tx: Transaction, spec: ResponseSpec): boolean {
+    tx.final = spec.status;
+    const ok = sendTx(tx, spec);
+    if (spec.status >= 300) startResend(tx);
+    return ok;
+  }
+
+  // ---- transaction table ---------------------------------------------------------------------------------
+
+  function dropTx(tx: Transaction): void {
+    if (tx.pending) clearTimeout(tx.pending.timer);
+    if (tx.resend) clearTimeout(tx.resend);
+    tx.pending = null;
+    tx.resend = null;
+    if (txs.get(tx.key) === tx) txs.delete(tx.key);
+    if (tx.callKey !== null && byCall.get(tx.callKey) === tx) byCall.delete(tx.callKey);
+  }
+
+  function addTx(tx: Transaction): void {
+    const old = txs.get(tx.key);
+    if (old) dropTx(old);
+    txs.set(tx.key, tx);
+    if (tx.callKey !== null) byCall.set(tx.callKey, tx);
+    while (txs.size > MAX_TRANSACTIONS) {
+      const oldest = txs.values().next().value;
+      if (oldest === undefined) break;
+      dropTx(oldest);
+    }
+  }
+
+  function sweep(): void {
+    const t = now();
+    for (const tx of txs.values()) if (t >= tx.expiresAt && tx.pending === null && tx.resend === null) dropTx(tx);
+    for (const [ip, e] of sentTags) if (t - e.at > TAG_TTL_MS) sentTags.delete(ip);
+    limiter.sweep(t);
+  }
+
+  // ---- source verification (SPEC §6.1) -------------------------------------------------------------------
+
+  function nonceMac(secs: string, rnd: string, ip: string): string {
+    return createHmac('sha256', secret).update(`${secs}/${rnd}|${ip}`).digest('hex').slice(0, 20);
+  }
+
+  /** `<unix-seconds>/<32 hex>`: 12 random hex + 20 hex of an HMAC binding it to the source IP (stateless check). */
+  function newNonce(ip: string): string {
+    const secs = String(Math.floor(now() / 1000));
+    const rnd = randomHex(6);
+    return `${secs}/${rnd}${nonceMac(secs, rnd, ip)}`;
+  }
+
+  function nonceIsOurs(nonce: string, ip: string): boolean {
+    const m = /^(\d{1,12})\/([0-9a-f]{12})([0-9a-f]{20})$/.exec(nonce);
+    if (!m) return false;
+    const age = Math.floor(now() / 1000) - Number(m[1]);
+    if (age < -60 || age > NONCE_TTL_S) return false;
+    return nonceMac(m[1]!, m[2]!, ip) === m[3];
+  }
+
+  function isVerified(msg: SipRequest, auth: ParsedAuthHeader | null, ip: string): boolean {
+    if (auth !== null) {
+      const nonce = auth.params.get('nonce');
+      if (nonce !== undefined && nonceIsOurs(nonce, ip)) return true;
+    }
+    const e = sentTags.get(ip);
+    if (e !== undefined && now() - e.at <= TAG_TTL_MS) {
+      const to = getHeader(msg, 'to');
+      const tag = to === null ? undefined : parseNameAddr(to)?.params.get('tag');
+      if (tag !== undefined && e.tags.includes(tag)) return true;
+    }
+    return false;
+  }
+
+  // ---- conversations -------------------------------------------------------------------------------------
+
+  function challengeHeader(status: 401 | 407, realm: string, ip: string): readonly [string, string] {
+    const value = `Digest algorithm=MD5,realm="${realm}",nonce="${newNonce(ip)}",opaque="${randomHex(8)}",qop="auth"`;
+    return [status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate', value];
+  }
+
+  function realmFor(p: ProfileDef, req: InboundRequest): string {
+    return p.realm.kind === 'destination' ? req.local.ip : p.realm.value;
+  }
+
+  /** The user a REGISTER/SUBSCRIBE is about: the To user, else the Request-URI user. */
+  function targetUser(msg: SipRequest): string | null {
+    const to = getHeader(msg, 'to');
+    const toUri = to === null ? null : parseNameAddr(to)?.uri;
+    const u = toUri ? parseUri(toUri)?.user ?? null : null;
+    return u ?? parseUri(msg.requestUri)?.user ?? null;
+  }
+
+  function registerOk(msg: SipRequest, auth: ParsedAuthHeader | null): boolean {
+    if (init.decoyPassword === null || auth === null || auth.scheme.toLowerCase() !== 'digest') return false;
+    const g = (k: string): string | null => auth.params.get(k) ?? null;
+    const [username, realm, nonce, uri, response] = [g('username'), g('realm'), g('nonce'), g('uri'), g('response')];
+    if (username === null || realm === null || nonce === null || uri === null || response === null) return false;
+    return digestMatches(
+      { username, realm, nonce, uri, response, method: msg.method, nc: g('nc'), cnonce: g('cnonce'), qop: g('qop') },
+      init.decoyPassword,
+    );
+  }
+
+  function findInvite(req: InboundRequest, srcKey: string, branch: string | null, callId: string, cseq: string): Transaction | undefined {
+    const byBranch = branch !== null ? txs.get(`${srcKey}|${branch}|INVITE`) : undefined;
+    const tx = byBranch ?? byCall.get(`${srcKey}|${callId}|${cseqNumber(cseq)}`);
+    return tx !== undefined && tx.method === 'INVITE' ? tx : undefined;
+  }
+
+  function handleProfile(p: ProfileDef, req: InboundRequest, reply: ReplyChannel): ResponderOutcome {
+    const { msg, source, transport } = req;
+    const authValue = getHeader(msg, 'authorization') ?? getHeader(msg, 'proxy-authorization');
+    const auth = authValue === null ? null : parseAuthHeader(authValue);
+    const sourceVerified = transport !== 'UDP' || isVerified(msg, auth, source.ip);
+    const method = msg.method;
+    const srcKey = `${transport}|${source.ip}|${source.port}`;
+    const topVia = getViaList(msg)[0];
+    const branch = topVia === undefined ? null : parseVia(topVia)?.params.get('branch') || null;
+    const callId = getHeader(msg, 'call-id') ?? '';
+    const cseq = getHeader(msg, 'cseq') ?? '';
+
+    // ACK is absorbed: it ends Timer G of the INVITE it acknowledges and is never answered.
+    if (method === 'ACK') {
+      const inv = findInvite(req, srcKey, branch, callId, cseq);
+      if (inv?.resend) {
+        clearTimeout(inv.resend);
+        inv.resend = null;
+      }
+      return { responseCode: null, sourceVerified };
+    }
+
+    const key = `${srcKey}|${branch ?? `nobranch:${callId}|${cseq}`}|${method}`;
+    const existing = txs.get(key);
+    if (existing !== undefined && existing.callId === callId && existing.cseq === cseq && now() < existing.expiresAt) {
+      // Retransmission: the same bytes again (RFC 3261 §17.2: the most recent response).
+      txs.delete(key);
+      txs.set(key, existing);
+      if (existing.last !== null) emit(reply.open ? reply : existing.reply, transport, source.ip, existing.last, existing.lastStatus);
+      return { responseCode: existing.final, sourceVerified };
+    }
+
+    const base = responseBase(msg, source.ip, source.port);
+    if (base === null) return { responseCode: null, sourceVerified };
+    const tx: Transaction = {
+      key,
+      callKey: method === 'INVITE' ? `${srcKey}|${callId}|${cseqNumber(cseq)}` : null,
+      callId,
+      cseq,
+      method,
+      toTag: randomHex(5),
+      base,
+      reply,
+      transport,
+      ip: source.ip,
+      last: null,
+      lastStatus: 0,
+      final: null,
+      expiresAt: now() + TX_LIFETIME_MS,
+      pending: null,
+      resend: null,
+    };
+    addTx(tx);
+    const spec = (status: number, extra?: ResponseSpec['extra'], capabilities?: ResponseSpec['capabilities']): ResponseSpec => ({
+      status,
+      toTag: status === 100 ? null : tx.toTag,
+      extra,
+      capabilities,
+      server,
+    });
+    const final = (s: ResponseSpec): ResponderOutcome => ({ responseCode: sendFinal(tx, s) ? s.status : null, sourceVerified });
+    const hasCreds = authValue !== null;
+
+    switch (method) {
+      case 'OPTIONS':
+        return final(spec(200, undefined, CAPABILITIES));
+      case 'REGISTER':
+      case 'SUBSCRIBE': {
+        if (p.register === 'reject' || !decoys.has(targetUser(msg))) return final(spec(404));
+        if (!hasCreds) return final(spec(401, [challengeHeader(401, realmFor(p, req), source.ip)]));
+        if (method === 'REGISTER' && registerOk(msg, auth)) {
+          const extra: Array<[string, string]> = [];
+          for (const c of getHeaders(msg, 'contact')) if (!/[\r\n\0]/.test(c)) extra.push(['Contact', c]);
+          const exp = getHeader(msg, 'expires');
+          extra.push(['Expires', exp !== null && /^\s*\d{1,10}\s*$/.test(exp) ? exp.trim() : '3600']);
+          return final(spec(200, extra));
+        }
+        return final(spec(403));
+      }
+      case 'INVITE': {
+        if (p.invite.kind === 'reject') return final(spec(404));
+        if (p.invite.kind === 'redirect') return final(spec(302, [['Contact', redirectContact!]]));
+        sendTx(tx, spec(100));
+        if (!hasCreds) {
+          const st = p.invite.status;
+          return final(spec(st, [challengeHeader(st, realmFor(p, req), source.ip)]));
+        }
+        // Credentials: ring (or session progress), then the profile's final after a pause, like a busy callee.
+        sendTx(tx, spec(p.afterCredentials.provisional));
+        const finalSpec = spec(p.afterCredentials.final);
+        tx.final = finalSpec.status;
+        const timer = setTimeout(() => {
+          tx.pending = null;
+          if (!stopped) sendFinal(tx, finalSpec);
+        }, p.afterCredentials.delayMs);
+        timer.unref();
+        tx.pending = { timer, status: finalSpec.status, spec: finalSpec };
+        tx.expiresAt = now() + p.afterCredentials.delayMs + TX_LIFETIME_MS;
+        return { responseCode: finalSpec.status, sourceVerified };
+      }
+      case 'CANCEL': {
+        if (p.others === 'minimal') return final(spec(501));
+        const inv = findInvite(req, srcKey, branch, callId, cseq);
+        // RFC 3261 §9.2: the CANCEL's 200 carries the INVITE response's To-tag; then the INVITE gets 487.
+        if (inv !== undefined) tx.toTag = inv.toTag;
+        const out = final(spec(200));
+        if (inv?.pending) {
+          clearTimeout(inv.pending.timer);
+          inv.pending = null;
+          sendFinal(inv, { status: 487, toTag: inv.toTag, server });
+        }
+        return out;
+      }
+      case 'BYE':
+        return final(spec(p.others === 'minimal' ? 501 : 200));
+      default:
+        return final(spec(p.others === 'rfc' && ALLOWED_METHODS.has(method) ? 200 : 501));
+    }
+  }
+
+  function handleClassic(req: InboundRequest, reply: ReplyChannel): ResponderOutcome {
+    const sent = emit(reply, req.transport, req.source.ip, SENTRYPEER_CLASSIC_REPLY, 200);
+    return { responseCode: sent ? 200 : null, sourceVerified: req.transport !== 'UDP' };
+  }
+
+  return {
+    async start() {
+      stopped = false;
+      if (housekeeping === null) {
+        housekeeping = setInterval(sweep, 5000);
+        housekeeping.unref();
+      }
+    },
+    async stop() {
+      stopped = true;
+      if (housekeeping !== null) clearInterval(housekeeping);
+      housekeeping = null;
+      for (const tx of [...txs.values()]) dropTx(tx);
+      txs.clear();
+      byCall.clear();
+      sentTags.clear();
+    },
+    handle(req, reply) {
+      try {
+        if (classic) return handleClassic(req, reply);
+        return handleProfile(def!, req, reply);
+      } catch (err) {
+        metrics.internalErrors.inc({ component: 'responder' });
+        logger.error(
+          { err: err instanceof Error ? escapeAttackerText(err.message) : 'unknown', method: escapeAttackerText(String(req?.msg?.method)) },
+          'responder failed for one request',
+        );
+        return { responseCode: null, sourceVerified: false };
+      }
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Building SIP responses from a request (SPEC §7.2 layout): status line; every Via in order (the top one with
+ * `received`/`rport` per RFC 3261 §18.2.2 and RFC 3581); From, To, Call-ID, CSeq; extra headers (challenge,
+ * Contact/Expires); capability headers; Server; `Content-Length: 0`; empty line. Pure.
+ */
+import { normalizeIp } from '../../config/net.js';
+import { getHeader, parseNameAddr, parseVia, splitHeaderList } from '../wire/headers.js';
+import type { SipRequest } from '../wire/types.js';
+import { REASONS } from './profiles.js';
+
+/** The request headers a response copies, prepared once per request. */
+export interface ResponseBase {
+  /** Via header values in order, the top entry already fixed. */
+  vias: string[];
+  from: string;
+  /** To as received. */
+  to: string;
+  /** True when the request's To already has a tag (in-dialog request): it is echoed, never replaced. */
+  toHasTag: boolean;
+  callId: string;
+  cseq: string;
+}
+
+/** Header value we can echo safely: no CR, LF or NUL (they would break the response framing). */
+function echoable(v: string | null): v is string {
+  return v !== null && v.length > 0 && !/[\r\n\0]/.test(v);
+}
+
+function normHost(host: string): string {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return normalizeIp(h) ?? h.toLowerCase();
+}
+
+/**
+ * Adds `;received=<ip>` when the sent-by host differs from the packet source or `rport` is present, and fills a
+ * bare `rport` with the source port. An unparsable Via is echoed unchanged.
+ */
+export function fixTopVia(entry: string, sourceIp: string, sourcePort: number): string {
+  const via = parseVia(entry);
+  if (via === null) return entry;
+  const semi = entry.indexOf(';');
+  if (semi === -1) {
+    return normHost(via.host) === normHost(sourceIp) ? entry : `${entry};received=${sourceIp}`;
+  }
+  const head = entry.slice(0, semi);
+  const parts = entry.slice(semi + 1).split(';');
+  let hasRport = false;
+  let receivedAt = -1;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    const eq = p.indexOf('=');
+    const name = (eq === -1 ? p : p.slice(0, eq)).trim().toLowerCase();
+    if (name === 'rport') {
+      hasRport = true;
+      if (eq === -1 || p.slice(eq + 1).trim().length === 0) parts[i] = `rport=${sourcePort}`;
+    } else if (name === 'received' && receivedAt === -1) {
+      receivedAt = i;
+    }
+  }
+  if (hasRport || normHost(via.host) !== normHost(sourceIp)) {
+    if (receivedAt !== -1) parts[receivedAt] = `received=${sourceIp}`;
+    else parts.push(`received=${sourceIp}`);
+  }
+  return `${head};${parts.join(';')}`;
+}
+
+/**
+ * Collects what a response copies. Null when Via, From, To, Call-ID or CSeq is missing, blank or not
+ * echoable: then no reply is sent (SPEC §7.2), the request is still an event.
+ */
+export function responseBase(msg: SipRequest, sourceIp: string, sourcePort: number): ResponseBase | null {
+  const vias: string[] = [];
+  for (const h of msg.headers) {
+    if (h.name !== 'via') continue;
+    if (!echoable(h.value)) return null;
+    if (vias.length === 0) {
+      const entries = splitHeaderList(h.value);
+      if (entries.length === 0) continue;
+      entries[0] = fixTopVia(entries[0]!, sourceIp, sourcePort);
+      vias.push(entries.join(', '));
+    } else {
+      vias.push(h.value);
+    }
+  }
+  const from = getHeader(msg, 'from');
+  const to = getHeader(msg, 'to');
+  const callId = getHeader(msg, 'call-id');
+  const cseq = getHeader(msg, 'cseq');
+  if (vias.length === 0 || !echoable(from) || !echoable(to) || !echoable(callId) || !echoable(cseq)) return null;
+  const toTag = parseNameAddr(to)?.params.get('tag');
+  return { vias, from, to, toHasTag: toTag !== undefined && toTag.length > 0, callId, cseq };
+}
+
+/** One response to build. */
+export interface ResponseSpec {
+  status: number;
+  /** Our To-tag; null for `100 Trying` (SPEC §7.2: none on 100). Ignored when the request's To has a tag. */
+  toTag: string | null;
+  /** Headers in the challenge slot (after CSeq): `WWW-Authenticate`, `Contact`, `Expires`, … */
+  extra?: ReadonlyArray<readonly [string, string]>;
+  /** Capability headers (OPTIONS 200). */
+  capabilities?: ReadonlyArray<readonly [string, string]>;
+  server: string;
+}
+
+/** Serialises a response with full header names and CRLF line ends. */
+export function buildResponse(base: ResponseBase, spec: ResponseSpec): Buffer {
+  const lines: string[] = [`SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}`];
+  for (const v of base.vias) lines.push(`Via: ${v}`);
+  lines.push(`From: ${base.from}`);
+  lines.push(`To: ${spec.toTag !== null && !base.toHasTag ? `${base.to};tag=${spec.toTag}` : base.to}`);
+  lines.push(`Call-ID: ${base.callId}`);
+  lines.push(`CSeq: ${base.cseq}`);
+  if (spec.extra) for (const [k, v] of spec.extra) lines.push(`${k}: ${v}`);
+  if (spec.capabilities) for (const [k, v] of spec.capabilities) lines.push(`${k}: ${v}`);
+  lines.push(`Server: ${spec.server}`);
+  lines.push('Content-Length: 0');
+  lines.push('', '');
+  return Buffer.from(lines.join('\r\n'), 'utf8');
+}
