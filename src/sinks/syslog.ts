@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { hostname as osHostname } from 'node:os';
+import { constants as osConstants, hostname as osHostname } from 'node:os';
 import unixDgram, { type UnixDgramSocket } from 'unix-dgram';
 import { ConfigError } from '../errors.js';
 import type { HoneypotEvent } from '../events/event.js';
@@ -46,6 +46,9 @@ export function parseSyslogTarget(target: string): SyslogTarget {
   throw new ConfigError('--syslog-target', `expected /path, unix:/path or udp://host:port, got "${target}"`);
 }
 
+/** How long a full local socket is retried before the target counts as down. */
+const CONGESTION_GIVE_UP_MS = 2_000;
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const two = (n: number): string => (n < 10 ? '0' : '') + n;
 
@@ -65,10 +68,25 @@ export function escapeSyslogField(s: string): string {
   return escapeAttackerText(s).replace(/[\u0085\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
+/**
+ * Escapes a field that must stay one `\S+` word without commas (the method; the filter reads `Method: \S+`):
+ * anything but printable ASCII, and `,`, becomes `\xHH` (UTF-8 bytes). A SIP method is a token, so this only
+ * ever changes hostile values (e.g. from a peer).
+ */
+export function escapeSyslogWord(s: string): string {
+  if (/^[!-+\--~]+$/.test(s)) return s; // fast path: printable ASCII without space or comma
+  let out = '';
+  for (const ch of s) {
+    if (/^[!-+\--~]$/.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += '\\x' + b.toString(16).padStart(2, '0');
+  }
+  return out || 'NOT_FOUND';
+}
+
 /** The SPEC §11 message text after `IDENT[PID]: `. */
 export function syslogMessage(e: Pick<HoneypotEvent, 'sourceIp' | 'method' | 'userAgent'>): string {
   // source_ip is always an IP literal (capture, or §13.3-validated peers); escaped anyway as defence in depth.
-  return `Source IP: ${escapeSyslogField(e.sourceIp)}, Method: ${escapeSyslogField(e.method)}, Agent: ${escapeSyslogField(e.userAgent)}`;
+  return `Source IP: ${escapeSyslogWord(e.sourceIp)}, Method: ${escapeSyslogWord(e.method)}, Agent: ${escapeSyslogField(e.userAgent)}`;
 }
 
 /**
@@ -84,15 +102,29 @@ export function formatSyslogLine(
   return head + syslogMessage(e) + (opts.hostname ? '' : '\n');
 }
 
+/** unix-dgram reports `send -2`; name the errno (`ENOENT`) so the warning says what is wrong. */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && code < 0) {
+    const name = Object.entries(osConstants.errno).find(([, v]) => v === -code)?.[0];
+    if (name) return `${(err as { syscall?: string }).syscall ?? 'send'}: ${name}`;
+  }
+  return err.message;
+}
+
 /** Ident as written: printable ASCII without space, `[`, `]` or `:` (which would break the tag). */
 function safeIdent(ident: string): string {
   const s = ident.replace(/[^\x21-\x7e]|[[\]:]/g, '_').slice(0, 48);
   return s || 'sipwarden';
 }
 
+/** Returned by a send that would block (full receive queue): retried shortly, never waited on synchronously. */
+const CONGESTED = 'congested';
+
 interface Transport {
-  /** Sends one datagram synchronously (never blocks); returns an error or null. */
-  send(buf: Buffer): Error | null;
+  /** Sends one datagram synchronously (never blocks); returns an error, CONGESTED, or null. */
+  send(buf: Buffer): Error | typeof CONGESTED | null;
   close(): void;
 }
 
@@ -134,7 +166,7 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
     }
     if (!warned) {
       warned = true;
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = describeError(err);
       logger.warn({ target: init.target, error: msg, retryMs }, 'syslog target unavailable; dropping messages and retrying');
       process.stderr.write(`sipwarden: warning: syslog ${init.target}: ${msg}; retrying every ${Math.round(retryMs / 1000)} s\n`);
     }
@@ -148,11 +180,15 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
       const path = target.path;
       transport = {
         send(buf) {
-          let out: Error | null = null;
+          let out: Error | typeof CONGESTED | null = null;
           // Unconnected sendto resolves the path on every message, so a restarted syslog daemon (new socket
           // inode) is picked up without reconnecting. The native callback runs synchronously.
           sock.send(buf, 0, buf.length, path, (err?: Error) => {
-            if (err) out = err.message === 'congestion' ? new Error('syslog socket full (EAGAIN)') : err;
+            if (!err) return;
+            // sendto reports EAGAIN as a negative errno; connected send() as 'congestion'.
+            const code = (err as { code?: unknown }).code;
+            const busy = err.message === 'congestion' || code === -osConstants.errno.EAGAIN || code === -osConstants.errno.ENOBUFS;
+            out = busy ? CONGESTED : err;
           });
           return out;
         },
@@ -219,8 +255,18 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
         dropped.inc(batch.length - i);
         return;
       }
-      const line = formatSyslogLine(batch[i]!, { ident, pid, now, hostname });
-      const err = t.send(Buffer.from(line, 'utf8'));
+      const buf = Buffer.from(formatSyslogLine(batch[i]!, { ident, pid, now, hostname }), 'utf8');
+      let err = t.send(buf);
+      // A local datagram socket holds only net.unix.max_dgram_qlen (10) messages: bursts hit EAGAIN while the
+      // daemon is alive and reading. Retry the same message after short sleeps (the queue keeps buffering and
+      // drops on overflow); only a target stuck for CONGESTION_GIVE_UP_MS counts as down.
+      let waited = 0;
+      for (let delay = 1; err === CONGESTED && waited < CONGESTION_GIVE_UP_MS; delay = Math.min(delay * 2, 50)) {
+        await new Promise((r) => setTimeout(r, delay));
+        waited += delay;
+        err = t === transport ? t.send(buf) : new Error('syslog target reopened');
+      }
+      if (err === CONGESTED) err = new Error(`syslog socket full (EAGAIN) for ${CONGESTION_GIVE_UP_MS} ms`);
       if (err) {
         fail(err, batch.length - i);
         return;
