@@ -20,14 +20,14 @@ export function helpText(): string {
   ];
   for (const def of SETTINGS) {
     if (def.key === 'tls') {
-      rows.push(['--no-tls', 'disable SIP over TLS']);
+      rows.push(['    --no-tls', 'disable SIP over TLS (TLS is on by default)']);
       continue;
     }
     const flag = `${def.short ? `-${def.short}, ` : '    '}--${def.long}${def.arg ? ` ${def.arg}` : ''}`;
     const d = defaultOf(def);
     rows.push([flag, `${def.help}${d ? ` (default ${d})` : ''}`]);
   }
-  rows.push(['-N', 'ignored (SentryPeer compatibility)']);
+  rows.push(['-N', 'ignored (SentryPeer compatibility; prints a warning)']);
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   const body = rows.map(([f, h]) => `  ${f.padEnd(width)}${h}`).join('\n');
   return [
