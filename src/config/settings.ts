@@ -11,7 +11,7 @@ import { parseCidr, formatCidr, parseEndpoint } from './net.js';
 export class BadValue extends Error {}
 
 /** Settings that are plain Config fields (everything except `sources`). */
-export type SettingKey = Exclude<keyof Config, 'sources'>;
+export type SettingKey = Exclude<keyof Config, 'sources' | 'configFile'>;
 
 export type SettingKind = 'bool' | 'value' | 'list';
 
