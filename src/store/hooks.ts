@@ -1,0 +1,32 @@
+import type Database from 'better-sqlite3';
+import type { BatchHook } from './types.js';
+
+/**
+ * A batch hook given as a module, so it can run in the writer thread inside the batch transaction:
+ * `module` is a file URL or specifier whose `exportName` export is `(options) => BatchHook`.
+ */
+export interface HookModuleSpec {
+  module: string;
+  exportName: string;
+  /** Structured-cloneable options passed to the factory. */
+  options?: unknown;
+}
+
+/** Imports a {@link HookModuleSpec} and builds its hook. */
+export async function loadHookModule(spec: HookModuleSpec): Promise<BatchHook> {
+  const mod = (await import(spec.module)) as Record<string, unknown>;
+  const factory = mod[spec.exportName];
+  if (typeof factory !== 'function') throw new Error(`batch hook module ${spec.module} has no function export ${spec.exportName}`);
+  return (factory as (o: unknown) => BatchHook)(spec.options);
+}
+
+/**
+ * Writer-connection tuning (measured, see docs/STORE.md): a 64 MiB page cache keeps the random `event_uuid_index`
+ * pages in memory, and a larger auto-checkpoint threshold (40 MiB of WAL) turns one fsync-ing checkpoint per
+ * batch into one every few seconds at load.
+ */
+export function tuneWriter(db: Database.Database): void {
+  db.pragma('cache_size = -65536');
+  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma('journal_size_limit = 67108864');
+}

@@ -1,0 +1,414 @@
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { newUuid, type HoneypotEvent } from '../events/event.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
+import { applyPragmas, ensureNodeId, openAndMigrate } from './migrate.js';
+import { classifyNumber } from './number-intel.js';
+import { createRetention, type Retention } from './retention.js';
+import { BatchWriter } from './writer.js';
+import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
+import type { BatchHook, EventStore, NumberClassifier } from './types.js';
+import type { FromWorker, ToWorker, WriterWorkerData } from './writer-worker.js';
+
+export type { HookModuleSpec } from './hooks.js';
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreInit {
+  /** Database file, or `:memory:`. */
+  path: string;
+  metrics: Metrics;
+  logger: Logger;
+  /** SPEC §8.5; ≤ 0 or absent disables retention. */
+  retentionDays?: number;
+  /** Events per transaction, at most. Default 1,000. */
+  batchMaxEvents?: number;
+  /** Longest wait before a partial batch is committed. Default 100 ms. */
+  batchMaxDelayMs?: number;
+  /** Events held while the database is failing; beyond it events are dropped and counted. Default 200,000. */
+  maxBacklog?: number;
+  /** Number classifier for `number_stats`. Default {@link classifyNumber}. A custom one forces the main-thread writer. */
+  classifier?: NumberClassifier;
+  /**
+   * Where the writer runs: `worker` (a worker thread with its own connection; the default for files) or `main`
+   * (the only choice for `:memory:`, and what a custom classifier forces). `auto` picks as described.
+   */
+  writer?: 'auto' | 'main' | 'worker';
+  /** How long `stop()` keeps retrying a failing database before giving up on the queued events. Default 4,000 ms. */
+  stopTimeoutMs?: number;
+}
+
+/** The sqlite EventStore plus a few operational extras (tests, node wiring). */
+export interface SqliteEventStore extends EventStore {
+  /** Where the writer runs (after `start()`). */
+  readonly writerMode: 'main' | 'worker';
+  /**
+   * Register a hook by module so it runs in the writer thread inside the batch transaction (before `start()`).
+   * Function hooks ({@link EventStore.addBatchHook}) run inside the transaction with the main-thread writer;
+   * with the worker writer they run on the main thread right after the batch commits, in their own transaction.
+   */
+  addBatchHookModule(spec: HookModuleSpec): void;
+  /** Runs a PRAGMA on the writer connection (tests simulate a full disk with `max_page_count`). */
+  writerPragma(pragma: string): Promise<unknown>;
+  /** Runs one retention pass now; resolves with the rows deleted. */
+  runRetention(): Promise<number>;
+  /** Events waiting (queued or in flight). */
+  readonly queueDepth: number;
+}
+
+/** Writes batches somewhere; rejects when the batch was not committed (rolled back). */
+interface Backend {
+  write(events: HoneypotEvent[]): Promise<{ ids: number[]; seconds: number }>;
+  pragma(p: string): Promise<unknown>;
+  retention(): Promise<number>;
+  close(): Promise<void>;
+}
+
+function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention): Backend {
+  const writer = new BatchWriter(db, classifier, hooks);
+  return {
+    write(events) {
+      const t0 = process.hrtime.bigint();
+      try {
+        const ids = writer.write(events);
+        return Promise.resolve({ ids, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    },
+    pragma: (p) => Promise.resolve(db.pragma(p)),
+    retention: () => retention.runOnce(),
+    close: () => retention.stop(),
+  };
+}
+
+async function workerBackend(data: WriterWorkerData, logger: Logger): Promise<Backend> {
+  let worker: Worker;
+  if (import.meta.url.endsWith('.ts')) {
+    // Running from TypeScript sources (tests, bench under tsx): the worker needs tsx's loader registered first.
+    const url = new URL('./writer-worker.ts', import.meta.url).href;
+    const tsx = import.meta.resolve('tsx/esm/api');
+    worker = new Worker(
+      `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`,
+      { eval: true, workerData: data, name: 'sipwarden-store-writer' },
+    );
+  } else {
+    worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data, name: 'sipwarden-store-writer' });
+  }
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
+  let closed: (() => void) | undefined;
+  let dead: Error | undefined;
+  const failAll = (err: Error): void => {
+    dead = err;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+    closed?.();
+  };
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: FromWorker) => {
+      switch (m.type) {
+        case 'ready': resolve(); break;
+        case 'init-failed': reject(new Error(m.message)); break;
+        case 'done': pending.get(m.id)?.resolve({ ids: m.ids, seconds: m.seconds } as never); pending.delete(m.id); break;
+        case 'failed': {
+          const e = Object.assign(new Error(m.message), { code: m.code });
+          pending.get(m.id)?.reject(e); pending.delete(m.id); break;
+        }
+        case 'result':
+          if (m.error !== null) pending.get(m.id)?.reject(new Error(m.error));
+          else pending.get(m.id)?.resolve(m.value as never);
+          pending.delete(m.id);
+          break;
+        case 'log': logger[m.level](m.obj, m.msg); break;
+        case 'closed': closed?.(); break;
+      }
+    });
+    worker.on('error', (err) => { reject(err); failAll(err); });
+    worker.on('exit', (code) => { const e = new Error(`store writer thread exited (${code})`); reject(e); failAll(e); });
+  });
+  await ready;
+  const call = <T>(msg: ToWorker & { id: number }): Promise<T> => {
+    if (dead) return Promise.reject(dead);
+    return new Promise<T>((resolve, reject) => {
+      pending.set(msg.id, { resolve: resolve as (v: never) => void, reject });
+      worker.postMessage(msg);
+    });
+  };
+  return {
+    write: (events) => call({ type: 'batch', id: nextId++, events }),
+    pragma: (pragma) => call({ type: 'pragma', id: nextId++, pragma }),
+    retention: () => call({ type: 'retention', id: nextId++ }),
+    async close() {
+      if (dead) return;
+      const done = new Promise<void>((r) => { closed = r; });
+      worker.postMessage({ type: 'close' } satisfies ToWorker);
+      const t = setTimeout(() => void worker.terminate(), 5000);
+      await done;
+      clearTimeout(t);
+      await worker.terminate().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * The sqlite event store (SPEC §8): one batching writer (≤ `batchMaxDelayMs` or `batchMaxEvents` per transaction)
+ * fed by a synchronous, never-throwing `append`. By default the writer runs in a worker thread with its own
+ * connection, so batch commits and checkpoints never stall capture; `:memory:` runs it on the main thread.
+ * A failing database (disk full, I/O error, busy) never throws to callers: the batch is retried with backoff,
+ * events beyond `maxBacklog` are dropped and counted, and the error is logged at most once a minute.
+ */
+export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
+  const { path, metrics } = init;
+  const log = init.logger.child({ component: 'store' });
+  const batchMax = Math.max(1, init.batchMaxEvents ?? 1000);
+  const delayMs = Math.max(0, init.batchMaxDelayMs ?? 100);
+  const maxBacklog = Math.max(batchMax, init.maxBacklog ?? 200_000);
+  const stopTimeoutMs = init.stopTimeoutMs ?? 4000;
+  const classifier = init.classifier ?? classifyNumber;
+  const mode: 'main' | 'worker' =
+    path === ':memory:' || init.classifier !== undefined && init.classifier !== classifyNumber ? 'main'
+      : init.writer === 'main' ? 'main' : 'worker';
+  if (init.writer === 'worker' && mode === 'main') log.warn({ path }, 'worker writer not possible here; using the main-thread writer');
+
+  let db: Database.Database | undefined;
+  let backend: Backend | undefined;
+  let nodeId = '';
+  const fnHooks: BatchHook[] = [];
+  const moduleHooks: HookModuleSpec[] = [];
+
+  // Queue of chunks, each ≤ batchMax events: the head chunk is the next batch (O(1) take, no array shifting).
+  const chunks: HoneypotEvent[][] = [];
+  let queued = 0;
+  let inflight: HoneypotEvent[] | null = null;
+  let appended = 0; // events accepted so far
+  let committed = 0; // of those, committed or given up
+  const waiters: { target: number; resolve: () => void }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  let lastErrorLog = 0;
+  let lastDropLog = 0;
+  let started = false;
+  let stopping = false;
+  let stopPromise: Promise<void> | undefined;
+  let hasEventStmt: Database.Statement | undefined;
+
+  const settle = (): void => {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.target <= committed) {
+        waiters[i]!.resolve();
+        waiters.splice(i, 1);
+      }
+    }
+  };
+
+  const schedule = (): void => {
+    if (!started || inflight || retryTimer) return;
+    if (queued >= batchMax || ((stopping || waiters.length > 0) && queued > 0)) {
+      if (timer) { clearTimeout(timer); timer = undefined; }
+      immediate ??= setImmediate(() => { immediate = undefined; pump(); });
+    } else if (queued > 0 && !timer && !immediate) {
+      timer = setTimeout(() => { timer = undefined; pump(); }, delayMs);
+    }
+  };
+
+  function pump(): void {
+    if (!backend || inflight || retryTimer || queued === 0) return;
+    if (timer) { clearTimeout(timer); timer = undefined; }
+    if (immediate) { clearImmediate(immediate); immediate = undefined; }
+    const batch = chunks.shift()!;
+    queued -= batch.length;
+    inflight = batch;
+    metrics.storeQueueDepth.set(queued + batch.length);
+    attempt();
+  }
+
+  function attempt(): void {
+    const batch = inflight!;
+    backend!.write(batch).then(
+      ({ ids, seconds }) => {
+        metrics.storeBatchSeconds.observe(seconds);
+        inflight = null;
+        failures = 0;
+        committed += batch.length;
+        metrics.storeQueueDepth.set(queued);
+        if (mode === 'worker' && fnHooks.length > 0) runMainThreadHooks(batch, ids);
+        settle();
+        schedule();
+      },
+      (err: unknown) => {
+        metrics.storeWriteErrors.inc();
+        failures++;
+        const now = Date.now();
+        if (now - lastErrorLog >= 60_000) {
+          lastErrorLog = now;
+          const e = err as Error & { code?: string };
+          log.error(
+            { code: ERROR_CODES.STORE_WRITE_FAILED, sqlite: e.code, err: e.message, queued: queued + batch.length },
+            'store write failed; retrying with backoff (capture continues)',
+          );
+        }
+        const wait = Math.min(5000, 50 * 2 ** Math.min(failures - 1, 7));
+        if (stopping && stopDeadline !== 0 && now + wait > stopDeadline) {
+          giveUp();
+          return;
+        }
+        retryTimer = setTimeout(() => { retryTimer = undefined; attempt(); }, wait);
+      },
+    );
+  }
+
+  let stopDeadline = 0;
+  /** stop() ran out of time with the database still failing: count what is left as dropped. */
+  function giveUp(): void {
+    const lost = (inflight?.length ?? 0) + queued;
+    metrics.storeDropped.inc(lost);
+    log.error({ code: ERROR_CODES.STORE_WRITE_FAILED, lost }, 'store still failing at shutdown; queued events lost');
+    inflight = null;
+    chunks.length = 0;
+    queued = 0;
+    committed = appended;
+    settle();
+  }
+
+  function runMainThreadHooks(events: HoneypotEvent[], ids: number[]): void {
+    try {
+      db!.transaction(() => { for (const h of fnHooks) h(db!, events, ids); })();
+    } catch (err) {
+      metrics.internalErrors.inc({ component: 'store' });
+      log.error({ err: (err as Error).message }, 'batch hook failed');
+    }
+  }
+
+  const store: SqliteEventStore = {
+    get nodeId() { return nodeId; },
+    get db() {
+      if (!db) throw new SipwardenError(ERROR_CODES.INTERNAL, 'store not started');
+      return db;
+    },
+    path,
+    get writerMode() { return mode; },
+    get queueDepth() { return queued + (inflight?.length ?? 0); },
+
+    async start() {
+      if (started || stopPromise) return;
+      const opened = openAndMigrate(path);
+      db = opened.db;
+      if (opened.report.backupPath) log.warn({ backup: opened.report.backupPath }, 'SentryPeer database backed up before migration');
+      if (opened.report.applied.length) log.info({ path, applied: opened.report.applied }, 'store schema migrated');
+      nodeId = ensureNodeId(db, newUuid);
+      hasEventStmt = db.prepare('SELECT 1 FROM honey WHERE event_uuid = ? LIMIT 1');
+      try {
+        if (mode === 'main') {
+          tuneWriter(db);
+          // Module hooks first, then function hooks; fnHooks is shared by reference so later additions apply.
+          const loaded: BatchHook[] = [];
+          for (const spec of moduleHooks) loaded.push(await loadHookModule(spec));
+          fnHooks.unshift(...loaded);
+          const hooks = fnHooks;
+          const retention = createRetention({ db, retentionDays: init.retentionDays ?? 0, log });
+          backend = mainBackend(db, classifier, hooks, retention);
+          retention.start();
+        } else {
+          backend = await workerBackend({ path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks }, log);
+        }
+      } catch (err) {
+        db.close();
+        db = undefined;
+        throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, `cannot start store writer for ${path}: ${(err as Error).message}`, 1, { cause: err });
+      }
+      started = true;
+      schedule();
+    },
+
+    append(event) {
+      try {
+        if (stopPromise && !stopping) { metrics.storeDropped.inc(); return; }
+        if (queued + (inflight?.length ?? 0) >= maxBacklog) {
+          metrics.storeDropped.inc();
+          const now = Date.now();
+          if (now - lastDropLog >= 60_000) {
+            lastDropLog = now;
+            log.error({ maxBacklog }, 'store backlog full; dropping events (counted in sipwarden_store_dropped_total)');
+          }
+          return;
+        }
+        let tail = chunks[chunks.length - 1];
+        if (tail === undefined || tail.length >= batchMax) { tail = []; chunks.push(tail); }
+        tail.push(event);
+        queued++;
+        appended++;
+        if (queued === 1 || tail.length === batchMax) schedule();
+      } catch {
+        metrics.storeDropped.inc();
+      }
+    },
+
+    flush() {
+      if (committed >= appended) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        waiters.push({ target: appended, resolve });
+        if (started && !retryTimer && !inflight) pump();
+      });
+    },
+
+    hasEvent(eventUuid) {
+      if (inflight) for (const e of inflight) if (e.eventUuid === eventUuid) return true;
+      for (const c of chunks) for (const e of c) if (e.eventUuid === eventUuid) return true;
+      try {
+        return hasEventStmt?.get(eventUuid) !== undefined;
+      } catch {
+        return false;
+      }
+    },
+
+    addBatchHook(hook) {
+      fnHooks.push(hook);
+    },
+
+    addBatchHookModule(spec) {
+      if (started) throw new SipwardenError(ERROR_CODES.INTERNAL, 'addBatchHookModule after start()');
+      moduleHooks.push(spec);
+    },
+
+    writerPragma(p) {
+      if (!backend) return Promise.reject(new SipwardenError(ERROR_CODES.INTERNAL, 'store not started'));
+      return backend.pragma(p);
+    },
+
+    runRetention() {
+      if (!backend) return Promise.resolve(0);
+      return backend.retention();
+    },
+
+    stop() {
+      stopPromise ??= (async () => {
+        if (!started) { db?.close(); return; }
+        stopping = true;
+        stopDeadline = Date.now() + stopTimeoutMs;
+        const drained = store.flush();
+        pump();
+        const deadline = new Promise<'timeout'>((r) => { const t = setTimeout(() => r('timeout'), stopTimeoutMs + 500); t.unref(); });
+        if ((await Promise.race([drained.then(() => 'ok' as const), deadline])) === 'timeout') {
+          if (retryTimer) { clearTimeout(retryTimer); retryTimer = undefined; }
+          giveUp();
+        }
+        if (timer) clearTimeout(timer);
+        if (immediate) clearImmediate(immediate);
+        stopping = false;
+        await backend!.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'store writer close failed'));
+        try { db!.pragma('wal_checkpoint(TRUNCATE)'); } catch { /* another connection may still read */ }
+        db!.close();
+        metrics.storeQueueDepth.set(0);
+      })();
+      return stopPromise;
+    },
+  };
+  return store;
+}
+
+/** Re-exported for node wiring: pragmas for extra read-only connections (API workers). */
+export { applyPragmas };

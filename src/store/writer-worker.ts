@@ -1,0 +1,103 @@
+/**
+ * The store's writer thread (SPEC §8.1): owns the one write connection, commits the batches the main thread
+ * sends, runs retention between batches. The main thread has already migrated the file.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { HoneypotEvent } from '../events/event.js';
+import { applyPragmas } from './migrate.js';
+import { classifyNumber } from './number-intel.js';
+import { createRetention, type Retention } from './retention.js';
+import { BatchWriter } from './writer.js';
+import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
+
+/** Data the main thread hands the worker. */
+export interface WriterWorkerData {
+  path: string;
+  retentionDays: number;
+  hookModules: HookModuleSpec[];
+}
+
+/** Main → worker messages. */
+export type ToWorker =
+  | { type: 'batch'; id: number; events: HoneypotEvent[] }
+  | { type: 'pragma'; id: number; pragma: string }
+  | { type: 'retention'; id: number }
+  | { type: 'close' };
+
+/** Worker → main messages. */
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'init-failed'; message: string }
+  | { type: 'done'; id: number; ids: number[]; seconds: number }
+  | { type: 'failed'; id: number; message: string; code: string | null }
+  | { type: 'result'; id: number; value: unknown; error: string | null }
+  | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
+  | { type: 'closed' };
+
+const port = parentPort!;
+const data = workerData as WriterWorkerData;
+const send = (m: FromWorker): void => port.postMessage(m);
+
+let db: Database.Database;
+let writer: BatchWriter;
+let retention: Retention;
+
+async function init(): Promise<void> {
+  db = new Database(data.path, { fileMustExist: true });
+  applyPragmas(db, data.path);
+  tuneWriter(db);
+  writer = new BatchWriter(db, classifyNumber);
+  for (const spec of data.hookModules) writer.hooks.push(await loadHookModule(spec));
+  retention = createRetention({
+    db,
+    retentionDays: data.retentionDays,
+    log: {
+      info: (obj, msg) => send({ type: 'log', level: 'info', obj, msg }),
+      warn: (obj, msg) => send({ type: 'log', level: 'warn', obj, msg }),
+    },
+  });
+  retention.start();
+}
+
+const ready = init().then(
+  () => send({ type: 'ready' }),
+  (err: unknown) => send({ type: 'init-failed', message: (err as Error).message }),
+);
+
+port.on('message', (m: ToWorker) => {
+  void ready.then(async () => {
+    switch (m.type) {
+      case 'batch': {
+        const t0 = process.hrtime.bigint();
+        try {
+          const ids = writer.write(m.events);
+          send({ type: 'done', id: m.id, ids, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+        } catch (err) {
+          const e = err as Error & { code?: unknown };
+          send({ type: 'failed', id: m.id, message: e.message, code: typeof e.code === 'string' ? e.code : null });
+        }
+        break;
+      }
+      case 'pragma':
+        try {
+          send({ type: 'result', id: m.id, value: db.pragma(m.pragma), error: null });
+        } catch (err) {
+          send({ type: 'result', id: m.id, value: null, error: (err as Error).message });
+        }
+        break;
+      case 'retention':
+        send({ type: 'result', id: m.id, value: await retention.runOnce(), error: null });
+        break;
+      case 'close':
+        await retention.stop();
+        try {
+          db.close();
+        } finally {
+          send({ type: 'closed' });
+          port.close();
+        }
+        break;
+    }
+  });
+});
