@@ -47,7 +47,8 @@ CREATE INDEX IF NOT EXISTS honey_event_time_us_index ON honey (event_time_us);
 CREATE INDEX IF NOT EXISTS honey_called_number_e164_index ON honey (called_number_e164);
 -- SentryPeer rows: time from created_at (UTC), origin legacy. No other value is rewritten.
 UPDATE honey SET
-  event_time_us = CAST(ROUND((julianday(created_at) - 2440587.5) * 86400000000.0) AS INTEGER),
+  -- Integer arithmetic (julianday() doubles are off by up to ~50 µs): whole seconds plus the millisecond digits.
+  event_time_us = CAST(strftime('%s', created_at) AS INTEGER) * 1000000 + CAST(substr(strftime('%f', created_at), 4, 3) AS INTEGER) * 1000,
   origin = 'legacy'
 WHERE origin IS NULL;
 `,
