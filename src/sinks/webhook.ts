@@ -1,11 +1,13 @@
 import { createHmac } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
-import type { HoneypotEvent } from '../events/event.js';
-import { toJsonLogLine } from '../events/json-log.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { HookModuleSpec } from '../store/hooks.js';
 import type { EventStore } from '../store/types.js';
+import { insertOutboxRows } from './outbox-hook.js';
+
+export { webhookBody } from './outbox-hook.js';
 import { APP_NAME, VERSION } from '../version.js';
 import type { Sink } from './types.js';
 
@@ -58,12 +60,6 @@ type Outcome =
   | { kind: 'retry'; error: string; retryAfterMs: number | null }
   | { kind: 'dead'; error: string }
   | { kind: 'aborted' };
-
-/** The SPEC §10 object as one compact line without `\n`: the webhook body. */
-export function webhookBody(e: HoneypotEvent): string {
-  const line = toJsonLogLine(e);
-  return line.slice(0, -1);
-}
 
 /** `X-Sipwarden-Signature` value: `t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>` (SPEC §12.1). */
 export function webhookSignature(secret: string, body: string, unixSeconds: number): string {
@@ -125,27 +121,37 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   let wakeScheduled = false;
 
   // --- the outbox writer (runs inside the store's batch transaction) ---------------------------------------
-  const insertByDb = new WeakMap<Database.Database, Database.Statement>();
-  store.addBatchHook((db, events) => {
-    let ins = insertByDb.get(db);
-    if (!ins) {
-      ins = db.prepare(
-        "INSERT INTO webhook_outbox (event_uuid, body, state, attempts, created_at_us, next_attempt_us) VALUES (?, ?, 'pending', 0, ?, ?)",
-      );
-      insertByDb.set(db, ins);
+  // Preferred: a module hook, which the store runs in its writer thread inside the batch transaction. It must
+  // be registered before the store starts; otherwise (or with a store without module hooks) the function hook
+  // below inserts the rows itself — inside the transaction with a main-thread writer, right after the commit
+  // with a worker writer (a crash in between could then lose that batch's outbox rows).
+  let moduleHook = false;
+  const withModules = store as EventStore & { addBatchHookModule?: (spec: HookModuleSpec) => void };
+  if (typeof withModules.addBatchHookModule === 'function') {
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    try {
+      withModules.addBatchHookModule({ module: new URL(`./outbox-hook.${ext}`, import.meta.url).href, exportName: 'createOutboxHook' });
+      moduleHook = true;
+    } catch {
+      logger.warn('webhook sink created after the store started: outbox rows are written just after each batch commits');
     }
-    const nowUs = Date.now() * 1000;
-    for (const e of events) ins.run(e.eventUuid, webhookBody(e), nowUs, nowUs);
+  }
+  store.addBatchHook((db, events) => {
+    if (!moduleHook) insertOutboxRows(db, events);
     pendingCount += events.length;
     if (pendingCount > maxPending) {
       const excess = pendingCount - maxPending;
-      const r = db
-        .prepare(
-          "DELETE FROM webhook_outbox WHERE outbox_id IN (SELECT outbox_id FROM webhook_outbox WHERE state = 'pending' ORDER BY outbox_id LIMIT ?)",
-        )
-        .run(excess);
-      pendingCount -= r.changes;
-      dropped.inc(r.changes);
+      try {
+        const r = db
+          .prepare(
+            "DELETE FROM webhook_outbox WHERE outbox_id IN (SELECT outbox_id FROM webhook_outbox WHERE state = 'pending' ORDER BY outbox_id LIMIT ?)",
+          )
+          .run(excess);
+        pendingCount -= r.changes;
+        dropped.inc(r.changes);
+      } catch (err) {
+        logger.error({ err }, 'could not trim the webhook outbox');
+      }
       needReset = true;
     }
     metrics.webhookPending.set(pendingCount);
@@ -200,7 +206,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   function scheduleDelete(id: number): void {
     pendingDeletes.push(id);
     if (pendingDeletes.length >= 256) flushDeletes();
-    else if (!deleteTimer) deleteTimer = setTimeout(flushDeletes, 20);
+    else if (!deleteTimer) deleteTimer = setTimeout(flushDeletes, 100);
   }
 
   function updateRow(sql: string, ...args: unknown[]): void {
