@@ -747,3 +747,17 @@ describe('config check output (SPEC §2.5)', () => {
     assert.ok(out.includes('webhook_secret = null # default\n'));
   });
 });
+
+describe('docs/CONFIG.md', () => {
+  test('documents every flag, variable and TOML key', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../docs/CONFIG.md', import.meta.url), 'utf8');
+    for (const d of SETTINGS) {
+      if (d.key !== 'tls') assert.ok(doc.includes(`--${d.long}`), `--${d.long}`);
+      if (d.short) assert.ok(doc.includes(`\`-${d.short}`), `-${d.short}`);
+      for (const e of d.env) assert.ok(doc.includes(`\`${e}\``), e);
+      for (const k of d.toml) assert.ok(doc.includes(`\`${k}\``), k);
+    }
+    for (const x of ['--no-tls', 'SENTRYPEER_TLS_DISABLE', 'SENTRYPEER_CONFIG_FILE', '`-N`', 'config check']) assert.ok(doc.includes(x), x);
+  });
+});
