@@ -10,6 +10,7 @@ import { extractFields } from '../../src/sip/wire/extract.js';
 import { serializeRequest } from '../../src/sip/wire/serialize.js';
 import { createStreamFramer } from '../../src/sip/wire/framer.js';
 import { toE164 } from '../../src/sip/wire/numbers.js';
+import { nameAddrUri, parseNameAddr, parseUri, parseVia, getParam, topViaBranch, uriUser } from '../../src/sip/wire/headers.js';
 import type { ParseBudgets, SipRequest } from '../../src/sip/wire/types.js';
 
 const FIXTURES = new URL('../../../shared/fixtures/sip/', import.meta.url);
@@ -118,6 +119,32 @@ const headerOf = fc.oneof(
   fc.record({ name: fc.constantFrom('Via', 'v'), value: token.map((b) => `SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK${b}`) }),
   fc.record({ name: token.filter((t) => t.length > 1), value }),
 );
+
+describe('fast extraction helpers agree with the full parsers', () => {
+  const sipish = fc
+    .tuple(
+      fc.constantFrom('', 'sip:', 'SIPS:', 'tel:', '<sip:', '"a" <sip:', ';branch=', ' ; BRANCH = '),
+      fc.string({ unit: fc.constantFrom(...'"\\<>;:@=, \tsiptelSIP01+%ab[]'.split('')), maxLength: 30 }),
+    )
+    .map(([a, b]) => a + b);
+  test('nameAddrUri / uriUser / topViaBranch', () => {
+    fc.assert(
+      fc.property(sipish, (v) => {
+        const na = parseNameAddr(v);
+        assert.equal(nameAddrUri(v), na === null || na.uri === '' ? null : na.uri);
+        const full = parseUri(v);
+        const fast = uriUser(v);
+        assert.deepEqual(fast, full === null ? null : { scheme: full.scheme, userinfo: full.userinfo, user: full.user });
+        const via = parseVia('SIP/2.0/UDP h' + v);
+        if (via !== null && !/["<]/.test(v)) {
+          const b = getParam(via.params, 'branch');
+          assert.equal(topViaBranch('SIP/2.0/UDP h' + v), b === null || b === '' ? null : b);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
 
 describe('round trip', () => {
   test('parse(serialize(x)) keeps the headers and the extracted fields', () => {

@@ -2,7 +2,7 @@
  * Event fields from a parsed request (SPEC §6.1–§6.2 and the fixture README's extraction rules).
  */
 import { escapeAttackerText } from '../../log.js';
-import { getHeader, parseNameAddr, parseUri, parseVia, getParam, type SipUri } from './headers.js';
+import { getHeader, nameAddrUri, topViaBranch, uriUser, type SipUri } from './headers.js';
 import { numberLikeDigits, toE164 } from './numbers.js';
 import type { ExtractedFields, SipRequest } from './types.js';
 
@@ -13,7 +13,7 @@ export const NOT_FOUND = 'NOT_FOUND';
  * Raw userinfo for `called_number`: as written (percent-encoding and `;params` kept), with a deprecated
  * `:password` removed so a credential never lands in a shared field.
  */
-function rawUserForCalledNumber(u: SipUri): string | null {
+function rawUserForCalledNumber(u: Pick<SipUri, 'scheme' | 'userinfo' | 'user'>): string | null {
   const ui = u.userinfo;
   if (ui === null || u.user === null) return null;
   if (u.scheme === 'tel') return ui;
@@ -32,10 +32,10 @@ export function storedUserAgent(raw: string | null): string {
 
 /** Extracts the SPEC §6 fields from a request. Total: never throws on odd header contents. */
 export function extractFields(msg: Pick<SipRequest, 'requestUri' | 'headers'>): ExtractedFields {
-  const ruri = parseUri(msg.requestUri);
+  const ruri = uriUser(msg.requestUri);
   const toValue = getHeader(msg, 'to');
-  const toNa = toValue === null ? null : parseNameAddr(toValue);
-  const toUri = toNa === null || toNa.uri.length === 0 ? null : parseUri(toNa.uri);
+  const toUriText = toValue === null ? null : nameAddrUri(toValue);
+  const toUri = toUriText === null ? null : uriUser(toUriText);
 
   const requestUriUser = ruri?.user ?? null;
   const toUser = toUri?.user ?? null;
@@ -53,8 +53,7 @@ export function extractFields(msg: Pick<SipRequest, 'requestUri' | 'headers'>): 
   const callIdRaw = getHeader(msg, 'call-id');
   const cseqRaw = getHeader(msg, 'cseq');
   const viaRaw = getHeader(msg, 'via');
-  const via = viaRaw === null ? null : parseVia(viaRaw);
-  const branch = via === null ? null : getParam(via.params, 'branch');
+  const branch = viaRaw === null ? null : topViaBranch(viaRaw);
 
   return {
     requestUriUser,

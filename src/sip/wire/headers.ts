@@ -192,6 +192,34 @@ export function parseNameAddr(value: string): NameAddr | null {
   return angle(s, lt, dn.length > 0 ? dn : null);
 }
 
+/**
+ * Just the URI of a name-addr/addr-spec (same rules as {@link parseNameAddr}, without building parameters):
+ * the hot path of field extraction. Null when there is none.
+ */
+export function nameAddrUri(value: string): string | null {
+  const n = value.length;
+  let i = 0;
+  while (i < n && (value.charCodeAt(i) === 32 || value.charCodeAt(i) === 9)) i++;
+  if (i >= n) return null;
+  if (value.charCodeAt(i) === 0x22) {
+    // Skip the quoted display name, honouring backslash escapes.
+    i++;
+    while (i < n && value.charCodeAt(i) !== 0x22) i += value.charCodeAt(i) === 0x5c ? 2 : 1;
+    if (i >= n) return null;
+    i++;
+  }
+  const lt = value.indexOf('<', i);
+  let uri: string;
+  if (lt === -1) {
+    const semi = value.indexOf(';', i);
+    uri = trimWs(value.slice(i, semi === -1 ? n : semi));
+  } else {
+    const gt = value.indexOf('>', lt + 1);
+    uri = trimWs(value.slice(lt + 1, gt === -1 ? n : gt));
+  }
+  return uri.length > 0 ? uri : null;
+}
+
 function angle(s: string, lt: number, displayName: string | null): NameAddr {
   const gt = s.indexOf('>', lt + 1);
   const uri = trimWs(s.slice(lt + 1, gt === -1 ? s.length : gt));
@@ -239,61 +267,80 @@ function hex(b: number): number {
  * For `tel:` the user is the number before the first `;` (visual separators and `+` kept).
  */
 export function parseUri(uri: string): SipUri | null {
+  const u = uriUser(uri);
+  if (u === null) return null;
   const colon = uri.indexOf(':');
-  if (colon <= 0) return null;
-  const scheme = uri.slice(0, colon).toLowerCase();
   const rest = uri.slice(colon + 1);
-  if (scheme === 'tel') {
+  if (u.scheme === 'tel') {
     const semi = rest.indexOf(';');
-    const num = semi === -1 ? rest : rest.slice(0, semi);
-    const user = percentDecode(num);
-    return {
-      scheme: 'tel',
-      userinfo: rest.length > 0 ? rest : null,
-      user: user.length > 0 ? user : null,
-      password: null,
-      host: '',
-      port: null,
-      params: semi === -1 ? new Map() : parseParams(rest, semi),
-    };
+    return { ...u, password: null, host: '', port: null, params: semi === -1 ? new Map() : parseParams(rest, semi) };
   }
-  if (scheme !== 'sip' && scheme !== 'sips') return null;
-  const at = rest.indexOf('@');
-  let userinfo: string | null = null;
-  let user: string | null = null;
   let password: string | null = null;
-  let hostPart = rest;
-  if (at !== -1) {
-    userinfo = rest.slice(0, at);
-    hostPart = rest.slice(at + 1);
-    // user = userinfo up to the first ';' (user-params) or ':' (password).
-    let cut = userinfo.length;
-    for (let k = 0; k < userinfo.length; k++) {
-      const c = userinfo.charCodeAt(k);
-      if (c === 0x3b || c === 0x3a) { cut = k; break; }
-    }
-    const pc = userinfo.indexOf(':');
+  const ui = u.userinfo;
+  if (ui !== null) {
+    const pc = ui.indexOf(':');
     if (pc !== -1) {
-      const semiAfter = userinfo.indexOf(';', pc + 1);
-      password = userinfo.slice(pc + 1, semiAfter === -1 ? userinfo.length : semiAfter);
+      const semiAfter = ui.indexOf(';', pc + 1);
+      password = ui.slice(pc + 1, semiAfter === -1 ? ui.length : semiAfter);
     }
-    const decoded = percentDecode(userinfo.slice(0, cut));
-    user = decoded.length > 0 ? decoded : null;
   }
+  const hostPart = ui === null ? rest : rest.slice(ui.length + 1);
   // host[:port] up to ';' (params) or '?' (headers).
   let hpEnd = hostPart.length;
   for (let k = 0; k < hostPart.length; k++) {
     const c = hostPart.charCodeAt(k);
     if (c === 0x3b || c === 0x3f) { hpEnd = k; break; }
   }
-  const hostport = hostPart.slice(0, hpEnd);
-  const { host, port } = splitHostPort(hostport);
+  const { host, port } = splitHostPort(hostPart.slice(0, hpEnd));
   let params: SipParams = new Map();
   if (hpEnd < hostPart.length && hostPart.charCodeAt(hpEnd) === 0x3b) {
     const q = hostPart.indexOf('?', hpEnd);
     params = parseParams(q === -1 ? hostPart : hostPart.slice(0, q), hpEnd);
   }
-  return { scheme, userinfo, user, password, host, port, params };
+  return { scheme: u.scheme, userinfo: ui, user: u.user, password, host, port, params };
+}
+
+/** The user-related part of {@link parseUri} (scheme, raw userinfo, decoded user), without host or params. */
+export function uriUser(uri: string): Pick<SipUri, 'scheme' | 'userinfo' | 'user'> | null {
+  const colon = uri.indexOf(':');
+  if (colon < 3 || colon > 4) return null;
+  const scheme = uri.slice(0, colon).toLowerCase();
+  if (scheme === 'tel') {
+    const rest = uri.slice(colon + 1);
+    const semi = rest.indexOf(';');
+    const user = percentDecode(semi === -1 ? rest : rest.slice(0, semi));
+    return { scheme: 'tel', userinfo: rest.length > 0 ? rest : null, user: user.length > 0 ? user : null };
+  }
+  if (scheme !== 'sip' && scheme !== 'sips') return null;
+  const at = uri.indexOf('@', colon + 1);
+  if (at === -1) return { scheme, userinfo: null, user: null };
+  const userinfo = uri.slice(colon + 1, at);
+  // user = userinfo up to the first ';' (user-params) or ':' (password), percent-decoded.
+  let cut = userinfo.length;
+  for (let k = 0; k < userinfo.length; k++) {
+    const c = userinfo.charCodeAt(k);
+    if (c === 0x3b || c === 0x3a) { cut = k; break; }
+  }
+  const user = percentDecode(cut === userinfo.length ? userinfo : userinfo.slice(0, cut));
+  return { scheme, userinfo, user: user.length > 0 ? user : null };
+}
+
+/** Value of the `branch` parameter of the first Via entry in a Via header value, or null (hot path). */
+export function topViaBranch(viaValue: string): string | null {
+  const comma = viaValue.indexOf(',');
+  const top = comma === -1 ? viaValue : viaValue.slice(0, comma);
+  let i = top.indexOf(';');
+  while (i !== -1) {
+    const next = top.indexOf(';', i + 1);
+    const p = trimWs(top.slice(i + 1, next === -1 ? top.length : next));
+    const eq = p.indexOf('=');
+    if (eq !== -1 && trimWs(p.slice(0, eq)).toLowerCase() === 'branch') {
+      const v = trimWs(p.slice(eq + 1));
+      return v.length > 0 ? v : null;
+    }
+    i = next;
+  }
+  return null;
 }
 
 /** Splits `host[:port]`; handles `[v6]:port` and nmap-style unbracketed IPv6 (`::1`, no port). */

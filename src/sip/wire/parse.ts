@@ -2,7 +2,7 @@
  * Lenient, allocation-light SIP request parser (SPEC §5.2, §5.4). Pure and total: it never throws, whatever the
  * bytes. Works on byte offsets; strings are created only for the request line and for kept header names/values.
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import {
   DEFAULT_BUDGETS,
   type BudgetName,
@@ -16,7 +16,6 @@ const CR = 13;
 const LF = 10;
 const SP = 32;
 const HT = 9;
-const COLON = 58;
 
 /** RFC 3261 `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~". */
 const TOKEN = new Uint8Array(256);
@@ -74,26 +73,30 @@ function resolveBudgets(b: Partial<ParseBudgets> | undefined): ParseBudgets {
 }
 
 /**
- * Checks that `buf[s, e)` is `SIP/<digits>.<digits>` (scheme case-insensitive).
+ * Checks that `t[s, e)` is `SIP/<digits>.<digits>` (scheme case-insensitive).
  * Returns 1 for a full match, 0 for a strict prefix of one (possibly truncated), -1 otherwise.
  */
-function matchVersion(buf: Buffer, s: number, e: number): 1 | 0 | -1 {
-  const want = [0x53, 0x49, 0x50, 0x2f]; // S I P /
+function matchVersion(t: string, s: number, e: number): 1 | 0 | -1 {
   let i = s;
   for (let k = 0; k < 4; k++, i++) {
     if (i >= e) return 0;
-    const b = k === 3 ? buf[i]! : buf[i]! & 0xdf; // letters case-insensitive, '/' exact
-    if (b !== want[k]) return -1;
+    const c = t.charCodeAt(i);
+    const ok = k === 0 ? (c | 0x20) === 0x73 : k === 1 ? (c | 0x20) === 0x69 : k === 2 ? (c | 0x20) === 0x70 : c === 0x2f;
+    if (!ok) return -1;
   }
   let d1 = 0;
-  while (i < e && buf[i]! >= 0x30 && buf[i]! <= 0x39) { i++; d1++; }
+  while (i < e && isDigit(t.charCodeAt(i))) { i++; d1++; }
   if (i >= e) return 0;
-  if (d1 === 0 || buf[i] !== 0x2e) return -1;
+  if (d1 === 0 || t.charCodeAt(i) !== 0x2e) return -1;
   i++;
   let d2 = 0;
-  while (i < e && buf[i]! >= 0x30 && buf[i]! <= 0x39) { i++; d2++; }
+  while (i < e && isDigit(t.charCodeAt(i))) { i++; d2++; }
   if (i < e) return -1;
   return d2 > 0 ? 1 : 0;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 /**
@@ -112,168 +115,165 @@ export function parseSipMessage(buf: Buffer, budgets?: Partial<ParseBudgets>): P
   }
 }
 
+/** Parser state for one message (a class keeps property access monomorphic and avoids per-call closures). */
+class HeaderCollector {
+  readonly headers: SipHeader[] = [];
+  readonly budgetExceeded: BudgetName[] = [];
+  contentLength = -1;
+  rawName = '';
+  value = '';
+  bytes = 0;
+  /** 0 none, 1 collecting, 2 dropping (over budget / no colon / past the count cap). */
+  state = 0;
+  constructor(private readonly maxHeaders: number) {}
+
+  flush(): void {
+    if (this.state === 1) {
+      if (this.headers.length >= this.maxHeaders) this.exceeded('header_count');
+      else {
+        const name = canonicalHeaderName(this.rawName);
+        this.headers.push({ rawName: this.rawName, name, value: this.value });
+        if (this.contentLength === -1 && name === 'content-length') this.contentLength = parseContentLength(this.value);
+      }
+    }
+    this.state = 0;
+  }
+
+  exceeded(b: BudgetName): void {
+    if (!this.budgetExceeded.includes(b)) this.budgetExceeded.push(b);
+  }
+}
+
 function parseUnsafe(buf: Buffer, budgets: ParseBudgets): ParseResult {
   const len = buf.length;
   if (len === 0) return { ok: false, reason: 'empty' };
   if (len > budgets.maxMessageBytes) return { ok: false, reason: 'oversize' };
 
+  // Scan a latin1 view (one char per byte, so offsets are byte offsets). For pure-ASCII messages (the common
+  // case) header strings are cheap slices of it; otherwise they are decoded from the bytes as UTF-8.
+  const t = buf.toString('latin1');
+  const ascii = isAscii(buf);
+  const text = (a: number, b: number): string => (ascii ? t.slice(a, b) : buf.toString('utf8', a, b));
+
   // RFC 3261 §7.5: skip CRLFs before the start line.
   let pos = 0;
-  while (pos < len && (buf[pos] === CR || buf[pos] === LF)) pos++;
+  while (pos < len && (t.charCodeAt(pos) === CR || t.charCodeAt(pos) === LF)) pos++;
   if (pos === len) return { ok: false, reason: 'empty' };
 
   // ---- Request line ----
-  const lfAt = buf.indexOf(LF, pos);
-  const lineEnd = lfAt === -1 ? len : lfAt; // exclusive, before LF
-  let contentEnd = lineEnd;
-  if (lfAt !== -1 && contentEnd > pos && buf[contentEnd - 1] === CR) contentEnd--;
-  while (contentEnd > pos && isWs(buf[contentEnd - 1]!)) contentEnd--;
+  const lfAt = t.indexOf('\n', pos);
   const terminated = lfAt !== -1;
+  let contentEnd = terminated ? lfAt : len;
+  if (terminated && contentEnd > pos && t.charCodeAt(contentEnd - 1) === CR) contentEnd--;
+  while (contentEnd > pos && isWs(t.charCodeAt(contentEnd - 1))) contentEnd--;
 
-  // A status line (`SIP/2.0 404 …`) is a response, not a request.
-  if (len - pos >= 4 && (buf[pos]! & 0xdf) === 0x53 && (buf[pos + 1]! & 0xdf) === 0x49 && (buf[pos + 2]! & 0xdf) === 0x50
-    && buf[pos + 3] === 0x2f) {
+  // A status line (`SIP/2.0 404 …`) is a response, not a request ('/' is not a token character).
+  if (len - pos >= 4 && (t.charCodeAt(pos) | 0x20) === 0x73 && (t.charCodeAt(pos + 1) | 0x20) === 0x69
+    && (t.charCodeAt(pos + 2) | 0x20) === 0x70 && t.charCodeAt(pos + 3) === 0x2f) {
     return { ok: false, reason: 'response' };
   }
 
   // METHOD
   let i = pos;
-  while (i < contentEnd && TOKEN[buf[i]!] === 1) i++;
+  while (i < contentEnd && TOKEN[t.charCodeAt(i)] === 1) i++;
   const methodEnd = i;
   if (methodEnd === pos) return { ok: false, reason: 'not_sip' };
   if (i === contentEnd) return { ok: false, reason: terminated ? 'not_sip' : 'truncated' };
-  if (!isWs(buf[i]!)) return { ok: false, reason: 'not_sip' };
-  while (i < contentEnd && isWs(buf[i]!)) i++;
-  // Request-URI: any run of non-whitespace, non-control bytes.
+  if (!isWs(t.charCodeAt(i))) return { ok: false, reason: 'not_sip' };
+  while (i < contentEnd && isWs(t.charCodeAt(i))) i++;
+  // Request-URI: any run of bytes above SP except DEL.
   const uriStart = i;
-  while (i < contentEnd && buf[i]! > SP && buf[i] !== 0x7f) i++;
+  while (i < contentEnd && t.charCodeAt(i) > SP && t.charCodeAt(i) !== 0x7f) i++;
   const uriEnd = i;
-  if (uriEnd === uriStart) return { ok: false, reason: terminated ? 'not_sip' : 'truncated' };
-  if (i === contentEnd) return { ok: false, reason: terminated ? 'not_sip' : 'truncated' };
-  if (!isWs(buf[i]!)) return { ok: false, reason: 'not_sip' };
-  while (i < contentEnd && isWs(buf[i]!)) i++;
+  if (uriEnd === uriStart || i === contentEnd) return { ok: false, reason: terminated ? 'not_sip' : 'truncated' };
+  if (!isWs(t.charCodeAt(i))) return { ok: false, reason: 'not_sip' };
+  while (i < contentEnd && isWs(t.charCodeAt(i))) i++;
   const verStart = i;
-  while (i < contentEnd && !isWs(buf[i]!)) i++;
+  while (i < contentEnd && !isWs(t.charCodeAt(i))) i++;
   const verEnd = i;
   if (verEnd !== contentEnd) return { ok: false, reason: 'not_sip' }; // trailing junk after the version
-  const v = matchVersion(buf, verStart, verEnd);
+  const v = matchVersion(t, verStart, verEnd);
   if (v === -1) return { ok: false, reason: 'not_sip' };
   if (v === 0) return { ok: false, reason: terminated ? 'not_sip' : 'truncated' };
 
-  const method = buf.toString('latin1', pos, methodEnd); // token chars are ASCII
-  const requestUri = buf.toString('utf8', uriStart, uriEnd);
-  const sipVersion = buf.toString('latin1', verStart, verEnd);
+  const method = t.slice(pos, methodEnd); // token chars are ASCII
+  const requestUri = text(uriStart, uriEnd);
+  const sipVersion = t.slice(verStart, verEnd);
 
   // ---- Headers ----
-  const headers: SipHeader[] = [];
-  const budgetExceeded: BudgetName[] = [];
   const maxLine = budgets.maxHeaderLineBytes;
-  const maxHeaders = budgets.maxHeaders;
+  const hc = new HeaderCollector(budgets.maxHeaders);
   let bodyStart = len; // unterminated header block → empty body
-  let contentLength = -1;
-
-  // Pending logical header (a header line plus its continuation lines).
-  let pRawName = '';
-  let pValue = '';
-  let pBytes = 0;
-  /** 0 none, 1 collecting, 2 dropping (over budget / no colon / past the count cap). */
-  let pState = 0;
-
-  const flush = (): void => {
-    if (pState === 1) {
-      if (headers.length >= maxHeaders) {
-        if (!budgetExceeded.includes('header_count')) budgetExceeded.push('header_count');
-      } else {
-        const name = canonicalHeaderName(pRawName);
-        headers.push({ rawName: pRawName, name, value: pValue });
-        if (contentLength === -1 && name === 'content-length') contentLength = parseContentLength(pValue);
-      }
-    }
-    pState = 0;
-  };
-  const lineBudget = (): void => {
-    if (!budgetExceeded.includes('header_line')) budgetExceeded.push('header_line');
-  };
 
   pos = terminated ? lfAt + 1 : len;
   while (pos < len) {
-    const lf = buf.indexOf(LF, pos);
+    const lf = t.indexOf('\n', pos);
     const end = lf === -1 ? len : lf;
     let ce = end;
-    if (lf !== -1 && ce > pos && buf[ce - 1] === CR) ce--;
+    if (lf !== -1 && ce > pos && t.charCodeAt(ce - 1) === CR) ce--;
     if (ce === pos) {
-      // Blank line: end of the header block (CRLFCRLF or LFLF).
-      if (lf !== -1) {
-        bodyStart = lf + 1;
-        break;
-      }
-      // Unterminated trailing CR: nothing more.
+      // Blank line: end of the header block (CRLFCRLF or LFLF). A lone trailing CR ends the bytes.
+      if (lf !== -1) bodyStart = lf + 1;
       break;
     }
     const lineBytes = ce - pos;
-    if (isWs(buf[pos]!)) {
-      // Continuation line (obsolete folding).
-      if (pState === 1) {
-        pBytes += lineBytes;
-        if (pBytes > maxLine) {
-          lineBudget();
-          pState = 2;
+    if (isWs(t.charCodeAt(pos))) {
+      // Continuation line (obsolete folding); it belongs to nothing when the header is dropped.
+      if (hc.state === 1) {
+        hc.bytes += lineBytes;
+        if (hc.bytes > maxLine) {
+          hc.exceeded('header_line');
+          hc.state = 2;
         } else {
           let s = pos;
           let e = ce;
-          while (s < e && isWs(buf[s]!)) s++;
-          while (e > s && isWs(buf[e - 1]!)) e--;
+          while (s < e && isWs(t.charCodeAt(s))) s++;
+          while (e > s && isWs(t.charCodeAt(e - 1))) e--;
           if (e > s) {
-            const part = buf.toString('utf8', s, e);
-            pValue = pValue.length === 0 ? part : pValue + ' ' + part;
+            const part = text(s, e);
+            hc.value = hc.value.length === 0 ? part : hc.value + ' ' + part;
           }
         }
       }
-      // pState 0/2: the continuation belongs to nothing we keep.
     } else {
-      flush();
+      hc.flush();
       if (lineBytes > maxLine) {
-        lineBudget();
-        pState = 2;
+        hc.exceeded('header_line');
+        hc.state = 2;
       } else {
-        const colon = buf.indexOf(COLON, pos);
-        if (colon === -1 || colon >= ce) {
-          pState = 2; // a line without ':' is skipped, with its continuations
+        const colon = t.indexOf(':', pos);
+        let ne = colon;
+        if (colon !== -1 && colon < ce) while (ne > pos && isWs(t.charCodeAt(ne - 1))) ne--;
+        if (colon === -1 || colon >= ce || ne === pos) {
+          hc.state = 2; // a line without ':' (or without a name) is skipped, with its continuations
         } else {
-          let ne = colon;
-          while (ne > pos && isWs(buf[ne - 1]!)) ne--;
-          if (ne === pos) {
-            pState = 2;
-          } else {
-            let s = colon + 1;
-            let e = ce;
-            while (s < e && isWs(buf[s]!)) s++;
-            while (e > s && isWs(buf[e - 1]!)) e--;
-            pRawName = buf.toString('utf8', pos, ne);
-            pValue = e > s ? buf.toString('utf8', s, e) : '';
-            pBytes = lineBytes;
-            pState = 1;
-          }
+          let s = colon + 1;
+          let e = ce;
+          while (s < e && isWs(t.charCodeAt(s))) s++;
+          while (e > s && isWs(t.charCodeAt(e - 1))) e--;
+          hc.rawName = text(pos, ne);
+          hc.value = e > s ? text(s, e) : '';
+          hc.bytes = lineBytes;
+          hc.state = 1;
         }
       }
     }
     pos = lf === -1 ? len : lf + 1;
   }
-  flush();
+  hc.flush();
 
-  let body: Buffer;
-  if (contentLength >= 0 && contentLength <= len - bodyStart) body = buf.subarray(bodyStart, bodyStart + contentLength);
-  else body = buf.subarray(bodyStart);
+  const cl = hc.contentLength;
+  const body = cl >= 0 && cl <= len - bodyStart ? buf.subarray(bodyStart, bodyStart + cl) : buf.subarray(bodyStart);
 
   const msg: SipRequest = {
     method,
     requestUri,
     sipVersion,
-    headers,
+    headers: hc.headers,
     body,
     raw: buf,
-    rawIsUtf8: isUtf8(buf),
-    budgetExceeded,
+    rawIsUtf8: ascii || isUtf8(buf),
+    budgetExceeded: hc.budgetExceeded,
   };
   return { ok: true, msg };
 }
