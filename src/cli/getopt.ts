@@ -104,7 +104,7 @@ export function getopt(argv: readonly string[], specs: readonly OptSpec[], stopA
 
 /** Makes a user-typed flag safe for a one-line message (control characters escaped, length capped). */
 export function displayFlag(text: string): string {
-  const s = text.length > 64 ? `${text.slice(0, 64)}…` : text;
+  const s = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   // eslint-disable-next-line no-control-regex
   return /[\x00-\x1f\x7f]/.test(s) ? JSON.stringify(s) : s;
 }

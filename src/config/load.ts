@@ -6,7 +6,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { getopt, type OptSpec } from '../cli/getopt.js';
+import { displayFlag, getopt, type OptSpec } from '../cli/getopt.js';
 import { helpText } from '../cli/help.js';
 import { ConfigError } from '../errors.js';
 import { formatEndpoint, type Endpoint } from '../lifecycle.js';
@@ -252,19 +252,19 @@ function locateConfig(
 ): { file: string; label: string; explicit: boolean; given: Given } | null {
   if (cli) {
     const raw = cli.value as string;
-    return { file: resolve(cwd, raw), label: raw, explicit: true, given: cli };
+    return { file: resolve(cwd, raw), label: displayFlag(raw), explicit: true, given: cli };
   }
   for (const name of CONFIG_ENV) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    return { file: resolve(cwd, raw), label: raw, explicit: true, given: { value: raw, where: name, source: 'env' } };
+    return { file: resolve(cwd, raw), label: displayFlag(raw), explicit: true, given: { value: raw, where: name, source: 'env' } };
   }
   const xdg = env.XDG_CONFIG_HOME;
   let file: string | null = null;
   if (xdg && isAbsolute(xdg)) file = join(xdg, 'sipwarden', 'config.toml');
   else if (homeDir) file = join(homeDir, '.config', 'sipwarden', 'config.toml');
   if (!file) return null;
-  return { file, label: file, explicit: false, given: { value: file, where: file, source: 'default' } };
+  return { file, label: displayFlag(file), explicit: false, given: { value: file, where: file, source: 'default' } };
 }
 
 // ---------------------------------------------------------------- merge and validate

@@ -761,3 +761,45 @@ describe('docs/CONFIG.md', () => {
     for (const x of ['--no-tls', 'SENTRYPEER_TLS_DISABLE', 'SENTRYPEER_CONFIG_FILE', '`-N`', 'config check']) assert.ok(doc.includes(x), x);
   });
 });
+
+describe('properties', () => {
+  test('bundled switches equal separate switches, in any order', async () => {
+    const fc = (await import('fast-check')).default;
+    const switches = ['v', 'd', 'j', 'p', 'a', 'r', 'R', 's'];
+    fc.assert(
+      fc.property(fc.subarray(switches, { minLength: 1 }), fc.boolean(), (subset, shuffle) => {
+        const order = shuffle ? [...subset].reverse() : subset;
+        const bundled = cfg([`-${order.join('')}`]);
+        const separate = cfg(order.map((c) => `-${c}`));
+        assert.deepEqual(bundled, separate);
+      }),
+      { numRuns: 200 },
+    );
+  });
+  test('arbitrary argv and environment only ever raise ConfigError', async () => {
+    const fc = (await import('fast-check')).default;
+    const names = SETTINGS.flatMap((d) => [`--${d.long}`, ...(d.short ? [`-${d.short}`] : [])]);
+    const token = fc.oneof(
+      fc.constantFrom(...names, '--', 'config', 'check', '-g', '--no-tls', '-N', 'a\nb', '\r\n', '\x00'),
+      fc.string({ maxLength: 12 }),
+      fc.string({ unit: 'binary', maxLength: 8 }),
+    );
+    const envArb = fc.dictionary(fc.constantFrom(...SETTINGS.flatMap((d) => d.env)), fc.string({ maxLength: 12 }), { maxKeys: 3 });
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 8 }), envArb, (argv, env) => {
+        try {
+          const o = load(argv, env);
+          if (o.kind === 'run' || o.kind === 'check') assert.ok(Object.isFrozen(o.config));
+        } catch (e) {
+          assert.ok(e instanceof ConfigError, String(e));
+          assert.ok(!`${e.where}: ${e.reason}`.includes('\n'), `${e.where}: ${e.reason}`);
+        }
+      }),
+      { numRuns: 1500 },
+    );
+  });
+});
+
+test('a config path with a newline stays on one line', () => {
+  assert.equal(errLine(['-g', 'a\nb.toml']), 'sipwarden: error: "a\\nb.toml": file not found');
+});
