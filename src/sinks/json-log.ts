@@ -30,7 +30,7 @@ const FILE_MODE = 0o640;
  */
 export function createJsonLogSink(init: JsonLogSinkInit): Sink {
   const { path, metrics } = init;
-  const logger = init.logger.child({ component: 'sink', sink: SINK });
+  const logger = init.logger.child({ sink: SINK });
   const errors = metrics.sinkErrors.labels({ sink: SINK });
   const delivered = metrics.sinkDelivered.labels({ sink: SINK });
   const dropped = metrics.sinkDropped.labels({ sink: SINK });

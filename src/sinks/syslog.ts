@@ -141,7 +141,7 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
   const pid = init.pid ?? process.pid;
   const retryMs = init.retryMs ?? 10_000;
   const hostname = target.kind === 'udp' ? (init.hostname ?? (osHostname().split('.')[0] || 'localhost')) : undefined;
-  const logger = init.logger.child({ component: 'sink', sink: SINK });
+  const logger = init.logger.child({ sink: SINK });
   const delivered = init.metrics.sinkDelivered.labels({ sink: SINK });
   const dropped = init.metrics.sinkDropped.labels({ sink: SINK });
   const errors = init.metrics.sinkErrors.labels({ sink: SINK });

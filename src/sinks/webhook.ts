@@ -101,7 +101,7 @@ class TokenError extends Error {}
  */
 export function createWebhookSink(init: WebhookSinkInit): Sink {
   const { store, metrics } = init;
-  const logger = init.logger.child({ component: 'sink', sink: SINK });
+  const logger = init.logger.child({ sink: SINK });
   const timeoutMs = init.timeoutMs ?? 10_000;
   const initialMs = init.backoff?.initialMs ?? 1_000;
   const maxMs = init.backoff?.maxMs ?? 600_000;
