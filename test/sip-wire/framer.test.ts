@@ -66,6 +66,20 @@ describe('stream framer', () => {
     for (let i = 0; i < 50; i++) out.push(...big.push(chunk));
     assert.deepEqual(describeItems(out), ['e:oversize']);
   });
+  test('bytes that cannot start a SIP line are handed over at once (so the caller rejects and closes)', () => {
+    const dns = Buffer.from([0x00, 0x1e, 0x00, 0x06, 0x01, 0x00, 0x00, 0x01]);
+    const f = createStreamFramer({ maxMessageBytes: 65_535 });
+    const items = f.push(dns);
+    assert.equal(items.length, 1);
+    assert.ok(items[0]!.kind === 'message' && items[0]!.bytes.equals(dns));
+    assert.equal(f.buffered, 0);
+    // TLS ClientHello on the plain port, after a complete message.
+    const hello = '\x16\x03\x01\x02\x00';
+    assert.deepEqual(feed([msg() + hello]), [`m:${msg()}`, `m:${hello}`]);
+    // Token-character starts (requests, responses, HTTP) are framed normally.
+    assert.deepEqual(feed(['SIP/2.0 200 OK\r\nl: 0\r\n\r\n']), ['m:SIP/2.0 200 OK\r\nl: 0\r\n\r\n']);
+    assert.deepEqual(feed(['GET / HTTP/1.0\r\n']), []);
+  });
   test('byte-by-byte feeding of a large message is linear-time', () => {
     const body = 'a'.repeat(60_000);
     const s = msg(body);

@@ -7,7 +7,11 @@
 
 /** One framing result. */
 export type FramedItem =
-  /** One complete message (a view into the pushed chunk or a private copy; never mutated afterwards). */
+  /**
+   * One complete message (a view into the pushed chunk or a private copy; never mutated afterwards). Bytes that
+   * cannot begin a SIP start line (first byte not a token character) are handed over at once as one item, so
+   * the parser rejects them (`not_sip`) and the caller closes the stream.
+   */
   | { kind: 'message'; bytes: Buffer }
   /** CR/LF between messages. `pong: true` when a `\r\n\r\n` ping was seen (responsive mode answers `\r\n`). */
   | { kind: 'keepalive'; pong: boolean }
@@ -21,6 +25,8 @@ export interface StreamFramer {
   /** Bytes held for an incomplete message. */
   readonly buffered: number;
 }
+
+import { TOKEN } from './parse.js';
 
 const CR = 13;
 const LF = 10;
@@ -83,6 +89,13 @@ export function createStreamFramer(opts: { maxMessageBytes: number }): StreamFra
         inMsg = true;
       }
       const start = pos;
+      if (total === -1 && scanFrom === 0 && TOKEN[data[start]!] !== 1) {
+        // Cannot start a request or status line (binary, TLS or DNS bytes on the plain port): hand over what
+        // there is now, so the caller's parser rejects it and closes, instead of waiting for a blank line.
+        out.push({ kind: 'message', bytes: view ? data.subarray(start, end) : Buffer.from(data.subarray(start, end)) });
+        inMsg = false;
+        return end;
+      }
       if (total === -1) {
         // Search the header-block end: "\n\n" or "\n\r\n".
         let i = start + scanFrom;
