@@ -95,6 +95,7 @@ export function registerCompatRoutes(app: FastifyInstance, reader: Reader): void
       response: { 200: foundSchema('bad_actor_found'), 400: errorSchema, 404: messageSchema },
     },
   }, async (req: FastifyRequest<{ Params: { ip: string } }>, reply) => {
+    if (req.params.ip === '') return sendText(reply, 404, JSON_TYPE, LIT.notFound);
     const ip = normalizeIp(req.params.ip);
     if (ip === null) return sendText(reply, 400, JSON_TYPE, LIT.invalid);
     if (await reader.query<boolean>('ipExists', { ip })) return sendText(reply, 200, JSON_TYPE, pretty({ bad_actor_found: ip }));

@@ -54,6 +54,8 @@ const LEADING = ['content-type', 'access-control-allow-origin', 'x-powered-by', 
  */
 export function orderHeaders(reply: FastifyReply): void {
   const all = reply.getHeaders();
+  const exact = exactTypes.get(reply);
+  if (exact !== undefined) all['content-type'] = exact;
   const rest: [string, unknown][] = [];
   for (const [k, v] of Object.entries(all)) {
     if (k === 'date' || k === 'content-length' || LEADING.includes(k)) continue;
@@ -117,9 +119,18 @@ export function tokenMatches(presented: string, tokens: readonly string[]): bool
   return ok;
 }
 
+/** Content types as the route set them: fastify appends `; charset=utf-8` to JSON, SP sends it bare. */
+const exactTypes = new WeakMap<FastifyReply, string>();
+
+/** Sets the Content-Type exactly as given (restored by {@link orderHeaders}). */
+export function setType(reply: FastifyReply, type: string): FastifyReply {
+  exactTypes.set(reply, type);
+  return reply.header('content-type', type);
+}
+
 /** Sends a complete string body. */
 export function sendText(reply: FastifyReply, status: number, type: string, body: string): FastifyReply {
-  return reply.code(status).header('content-type', type).send(body);
+  return setType(reply.code(status), type).send(body);
 }
 
 /** Rows at or below which a streamed list is buffered and sent with a Content-Length. */
@@ -134,7 +145,7 @@ export async function sendStream(
   opened: { head: { total: number }; body: Readable },
 ): Promise<FastifyReply> {
   const { head, body } = opened;
-  reply.code(status).header('content-type', type);
+  setType(reply.code(status), type);
   if (head.total <= BUFFER_ROWS) {
     const parts: string[] = [];
     for await (const c of body) parts.push(typeof c === 'string' ? c : (c as Buffer).toString('utf8'));

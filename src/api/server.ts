@@ -126,6 +126,15 @@ export function createApiServer(init: ApiServerInit): ApiServer {
       if ((req.raw.url ?? '').length > MAX_URL_LENGTH) {
         return sendText(reply, 414, JSON_TYPE, errorBody('URI too long'));
       }
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS') {
+        // Before auth and before any body parsing (QUERY, POST…): the method is wrong whoever asks.
+        const path = req.url.split('?')[0] ?? '/';
+        if (known(path)) {
+          reply.header('allow', ALLOW);
+          return sendText(reply, 405, JSON_TYPE, LIT.methodNotAllowed);
+        }
+        return sendText(reply, 404, JSON_TYPE, LIT.notFound);
+      }
       if (req.method === 'OPTIONS' || config.apiTokens.length === 0) return;
       if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
       const auth = req.headers.authorization;
