@@ -45,6 +45,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Do not add `--data-dir` automatically. */
   noDataDir?: boolean;
+  /** Command prefix run before node, e.g. `['ip', 'netns', 'exec', 'nsB']` (it must exec node in place). */
+  prefix?: string[];
 }
 
 const LISTEN_RE = /^sipwarden: listening (udp|tcp|tls|http|p2p) (.+)$/;
@@ -80,7 +82,9 @@ export async function startDaemon(args: string[], opts: StartOptions = {}): Prom
   const dataDir = opts.dataDir ?? tempDir();
   const fullArgs = [MAIN, ...args];
   if (!opts.noDataDir && !args.includes('--data-dir')) fullArgs.push('--data-dir', dataDir);
-  const proc = spawn(process.execPath, fullArgs, {
+  const cmd = opts.prefix?.length ? opts.prefix[0]! : process.execPath;
+  const cmdArgs = opts.prefix?.length ? [...opts.prefix.slice(1), process.execPath, ...fullArgs] : fullArgs;
+  const proc = spawn(cmd, cmdArgs, {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
