@@ -89,10 +89,10 @@ describe('sinks through the daemon', () => {
     await probe(d2.endpoint('udp').port, 25);
     await new Promise((r) => setTimeout(r, 2000)); // still down: the restarted worker retries with backoff
     await rx.up();
-    const stored = await waitFor(() => {
+    const stored = (await waitFor(() => {
       const u = honeyUuids(dataDir);
       return u.length >= 75 ? u : null;
-    }, 5000);
+    }, 5000))!;
     await waitFor(() => stored.every((u) => got.has(u)), 20_000, 100).catch(() => undefined);
     const missing = stored.filter((u) => !got.has(u));
     assert.deepEqual(missing, [], `${missing.length} of ${stored.length} events never delivered`);
