@@ -35,6 +35,8 @@ export interface SqliteStoreInit {
    * (the only choice for `:memory:`, and what a custom classifier forces). `auto` picks as described.
    */
   writer?: 'auto' | 'main' | 'worker';
+  /** Called after each committed batch (benchmarks, diagnostics). */
+  onBatch?: (events: number, seconds: number) => void;
   /** How long `stop()` keeps retrying a failing database before giving up on the queued events. Default 4,000 ms. */
   stopTimeoutMs?: number;
 }
@@ -231,6 +233,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     backend!.write(batch).then(
       ({ ids, seconds }) => {
         metrics.storeBatchSeconds.observe(seconds);
+        init.onBatch?.(batch.length, seconds);
         inflight = null;
         failures = 0;
         committed += batch.length;
