@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { cleanup, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
-import { freePort, queryDb, runTool, sipRequest } from '../helpers/net.js';
+import { cleanup, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
+import { freePort, nmapScriptForAnyPort, queryDb, runTool, sipRequest } from '../helpers/net.js';
 
 interface Row {
   method: string;
@@ -29,6 +29,8 @@ describe('capture with real tools', { timeout: 180_000 }, () => {
   let port: number;
   let port6: number;
   let tlsPort: number;
+  let scripts: string;
+  let sipMethods: string;
 
   before(async () => {
     d = await startDaemon(
@@ -38,11 +40,14 @@ describe('capture with real tools', { timeout: 180_000 }, () => {
     port = d.endpoint('udp', 4).port;
     port6 = d.endpoint('udp', 6).port;
     tlsPort = d.endpoint('tls').port;
+    scripts = tempDir('sipwarden-nse-');
+    sipMethods = nmapScriptForAnyPort('sip-methods', scripts);
   });
   after(async () => {
     const code = await d.stop();
     assert.equal(code, 0, `daemon exit code; stderr:\n${d.stderr()}`);
     cleanup(d.dataDir);
+    cleanup(scripts);
   });
 
   const rowsWhere = (where: string, ...p: unknown[]): Row[] => queryDb<Row>(d.dataDir, `SELECT * FROM honey WHERE ${where}`, ...p);
@@ -131,9 +136,9 @@ describe('capture with real tools', { timeout: 180_000 }, () => {
   });
 
   test('nmap -sU --script sip-methods completes and is recorded', async () => {
-    const r = await runTool('nmap', ['-n', '-Pn', '-sU', '-p', String(port), '--script', 'sip-methods', '127.0.0.1'], 60_000);
+    const r = await runTool('nmap', ['-n', '-Pn', '-sU', '-p', String(port), '--script', sipMethods, '127.0.0.1'], 60_000);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /sip-methods/);
+    assert.match(r.stdout, /sip-methods:[\s\S]*OPTIONS/);
     const rows = await waitFor(() => {
       const x = rowsWhere("user_agent='Nmap NSE' AND method='OPTIONS'");
       return x.length ? x : null;
@@ -144,7 +149,7 @@ describe('capture with real tools', { timeout: 180_000 }, () => {
   test('IPv6: svmap -6 and nmap -6 to ::1 are recorded with an IPv6 source', async () => {
     const lp = await freePort('::1');
     await runTool('svmap', ['-6', '-P', String(lp), `-p${port6}`, '::1'], 40_000);
-    await runTool('nmap', ['-6', '-n', '-Pn', '-sU', '-p', String(port6), '--script', 'sip-methods', '::1'], 60_000);
+    await runTool('nmap', ['-6', '-n', '-Pn', '-sU', '-p', String(port6), '--script', sipMethods, '::1'], 60_000);
     const rows = await waitFor(() => {
       const x = rowsWhere("source_ip='::1' AND transport_type='UDP'");
       return x.length >= 2 ? x : null;

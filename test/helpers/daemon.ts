@@ -171,12 +171,12 @@ export async function runCli(
 }
 
 /** Polls `fn` until it returns a truthy value or the timeout passes. */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, intervalMs = 50): Promise<NonNullable<T>> {
   const end = Date.now() + timeoutMs;
   let last: T;
   for (;;) {
     last = await fn();
-    if (last) return last;
+    if (last) return last as NonNullable<T>;
     if (Date.now() > end) throw new Error(`waitFor timed out after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }

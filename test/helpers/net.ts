@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A port that was free a moment ago for both UDP and TCP on the loopback (small race accepted in tests). */
@@ -106,4 +107,18 @@ export function sipRequest(opts: {
     body,
   ];
   return lines.join('\r\n');
+}
+
+/**
+ * nmap's SIP scripts only run on port 5060 or a port identified as `sip`; tests must use free ports. This copies
+ * the installed NSE script unchanged except for its portrule, which then accepts any port we scan, so the real
+ * script logic and traffic run against the test port. Returns the patched script's path.
+ */
+export function nmapScriptForAnyPort(name: string, dir: string): string {
+  const src = readFileSync(`/usr/share/nmap/scripts/${name}.nse`, 'utf8');
+  const patched = src.replace(/^portrule = .*$/m, 'portrule = function(host, port) return true end');
+  if (patched === src) throw new Error(`no portrule found in ${name}.nse`);
+  const out = join(dir, `${name}.nse`);
+  writeFileSync(out, patched);
+  return out;
 }
