@@ -555,9 +555,10 @@ export class Queries {
   /** `/api/v1/blocklist`: entries seen within the TTL window (and filters), newest first. */
   openBlocklist(q: BlocklistQuery, nowUs: number): OpenStream {
     return this.openSnapshot((db) => {
-      const cutoff = Math.max(q.sinceUs ?? -Infinity, nowUs - q.ttl * 1_000_000);
-      const where = ['last_seen_us >= ?'];
-      const args: unknown[] = [cutoff];
+      // Entries whose TTL has run out (last seen ttl seconds ago or earlier) are not exported.
+      const where = ['last_seen_us > ?'];
+      const args: unknown[] = [nowUs - q.ttl * 1_000_000];
+      if (q.sinceUs !== undefined) (where.push('last_seen_us >= ?'), args.push(q.sinceUs));
       if (q.minHits !== undefined) (where.push('event_count >= ?'), args.push(q.minHits));
       if (q.verified) where.push('verified = 1');
       if (q.family === 4) where.push("instr(ip, ':') = 0");

@@ -99,7 +99,7 @@ export function toEvent(s: SeedEvent): HoneypotEvent {
           password: null, passwordSource: null, passwordVerified: null, ...a,
         }
       : null,
-    sourceVerified: s.verified ?? s.transport === 'TCP',
+    sourceVerified: s.verified ?? (s.transport === 'TCP' || s.transport === 'TLS'),
     sourceCountry: null,
     sourceCity: null,
     peerEnvelope: null,
