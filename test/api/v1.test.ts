@@ -52,8 +52,8 @@ describe('v1 paging', { timeout: 180_000 }, () => {
     }, 3);
     try {
       for (let pages = 0; pages < 200; pages++) {
-        const url = `/api/v1/events?order=${order}&limit=${limit}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : '') + '&until=2026-11-25T00:00:00Z';
-        const r = await get<EventsPage>(h, url);
+        const url: string = `/api/v1/events?order=${order}&limit=${limit}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : '') + '&until=2026-11-25T00:00:00Z';
+        const r: { status: number; body: EventsPage; raw: string } = await get<EventsPage>(h, url);
         assert.equal(r.status, 200, r.raw);
         for (const e of r.body.events) ids.push(e.id);
         cursor = r.body.next_cursor;
