@@ -82,6 +82,9 @@ const DRAIN_BUDGET_MS = 5;
 /** Recently delivered event UUIDs, covering the gap until the store has them queued or committed. */
 const RECENT_MAX = 50_000;
 
+/** Gossipsub's default graylist threshold: below it a peer's messages are dropped. */
+const GRAYLIST_THRESHOLD = -80;
+
 type Services = { identify: unknown; ping: unknown; pubsub: GossipSub };
 /** The gossipsub class has these beyond its public interface. */
 type ScoredGossipSub = GossipSub & { getScore(peerId: string): number };
@@ -144,7 +147,22 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
     return s;
   };
 
+  /** Per peer: invalid deliveries, decaying ×0.9 per second (gossipsub's invalidMessageDeliveriesDecay). */
+  const strikes = new Map<string, { n: number; at: number }>();
+  const strikeCount = (id: string): number => {
+    const s = strikes.get(id);
+    return s ? s.n * Math.pow(0.9, (Date.now() - s.at) / 1000) : 0;
+  };
+  /** Same rule as gossipsub: −100 × invalid² (+ small positive terms) below the −80 graylist threshold. */
+  const isGraylisted = (id: string): boolean => {
+    const score = (node?.services.pubsub as ScoredGossipSub | undefined)?.getScore(id) ?? 0;
+    const c = strikeCount(id);
+    return Math.min(score, 10 - 100 * c * c) < GRAYLIST_THRESHOLD;
+  };
+
   const reject = (from: string, reason: RejectReason): void => {
+    if (strikes.size > 10_000) strikes.clear();
+    strikes.set(from, { n: strikeCount(from) + 1, at: Date.now() });
     metrics.p2pRecordsRejected.labels({ reason }).inc();
     statsOf(from).recordsRejected++;
     logger.debug({ peer: from, reason }, 'peer record rejected');
@@ -198,6 +216,13 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
     if (msg.type !== 'signed') {
       reject(from, 'unsigned');
       return TopicValidatorResult.Reject;
+    }
+    // Gossipsub caches scores for a heartbeat and lets RPCs through meanwhile; our own mirror of its
+    // invalid-delivery penalty drops a bad sender's records from its first rejection on.
+    if (isGraylisted(from)) {
+      metrics.p2pRecordsRejected.labels({ reason: 'graylisted' }).inc();
+      statsOf(from).recordsRejected++;
+      return TopicValidatorResult.Ignore;
     }
     const signerId = msg.from.toString();
     let bucket = peerBuckets.get(signerId);
