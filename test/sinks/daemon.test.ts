@@ -76,11 +76,11 @@ describe('sinks through the daemon', () => {
     const d1 = await startDaemon(args, { dataDir });
     daemons.push(d1);
     await probe(d1.endpoint('udp').port, 20);
-    await waitFor(() => got.size >= 20, 5000);
+    await waitFor(() => got.size >= 20, 15_000);
 
     await rx.down(); // outage starts
     await probe(d1.endpoint('udp').port, 30);
-    await waitFor(() => honeyUuids(dataDir).length >= 50, 5000);
+    await waitFor(() => honeyUuids(dataDir).length >= 50, 15_000);
     await new Promise((r) => setTimeout(r, 1500)); // let the worker fail at least once
     assert.equal(await d1.stop('SIGKILL'), 'SIGKILL');
 
@@ -92,8 +92,8 @@ describe('sinks through the daemon', () => {
     const stored = (await waitFor(() => {
       const u = honeyUuids(dataDir);
       return u.length >= 75 ? u : null;
-    }, 5000))!;
-    await waitFor(() => stored.every((u) => got.has(u)), 20_000, 100).catch(() => undefined);
+    }, 15_000))!;
+    await waitFor(() => stored.every((u) => got.has(u)), 30_000, 100).catch(() => undefined);
     const missing = stored.filter((u) => !got.has(u));
     assert.deepEqual(missing, [], `${missing.length} of ${stored.length} events never delivered`);
     assert.equal(stored.length, 75);
@@ -109,9 +109,10 @@ describe('sinks through the daemon', () => {
     dirs.push(d.dataDir);
     const t0 = Date.now();
     // 40/s stays under the per-source reply cap (50/s, SPEC §7.2).
-    const replies = await probe(d.endpoint('udp').port, 100, 3000, 40);
+    const replies = await probe(d.endpoint('udp').port, 100, 5000, 40);
     assert.equal(replies, 100);
-    assert.ok(Date.now() - t0 < 4500, `100 replies took ${Date.now() - t0} ms`);
+    // A capture path waiting on the webhook would need 100 × 10 s; paced sending alone takes 2.5 s.
+    assert.ok(Date.now() - t0 < 10_000, `100 replies took ${Date.now() - t0} ms`);
     assert.equal(await d.stop('SIGTERM', 8000), 0, 'clean exit within the stop deadline despite the hung receiver');
   });
 

@@ -121,11 +121,14 @@ describe('fail2ban bans through nftables (netns e2e)', { timeout: 110_000 }, () 
   for (const [fam, src, dst] of [['IPv4', V4_A, V4_B], ['IPv6', V6_A, V6_B]] as const) {
     test(`${fam}: first probe arrives and is logged, A is banned, UDP and TCP then blocked; unban restores`, async () => {
       assert.equal(probeFromA(dst), 'sent');
-      await waitFor(() => rows(src).UDP === 1 && rows(src).TCP === 1, 3000);
-      await waitFor(() => rs!.lines().some((l) => l.includes(`sipwarden[${daemon!.pid}]: Source IP: ${src}, Method: OPTIONS, Agent: f2b-e2e`)), 3000);
+      await waitFor(() => rows(src).UDP === 1 && rows(src).TCP === 1, 8000);
+      await waitFor(() => rs!.lines().some((l) => l.includes(`sipwarden[${daemon!.pid}]: Source IP: ${src}, Method: OPTIONS, Agent: f2b-e2e`)), 8000);
       await waitFor(() => banned().includes(src), 10_000, 100);
+      // The jail lists the ban before its nftables action has run: wait for the element itself.
       const setName = fam === 'IPv4' ? 'addr-set-sipwarden' : 'addr6-set-sipwarden';
-      assert.match(sh('ip', ['netns', 'exec', NS_B, 'nft', 'list', 'set', 'inet', 'f2b-table', setName]), new RegExp(src.replace(/\./g, '\\.')));
+      const inSet = (): boolean =>
+        new RegExp(`elements = \\{[^}]*${src.replace(/\./g, '\\.')}`).test(sh('ip', ['netns', 'exec', NS_B, 'nft', 'list', 'set', 'inet', 'f2b-table', setName], true));
+      await waitFor(inSet, 10_000, 100);
       const rule = sh('ip', ['netns', 'exec', NS_B, 'nft', 'list', 'chain', 'inet', 'f2b-table', 'f2b-chain']);
       assert.match(rule, /udp dport \{ 5060, 5061 \}/);
       assert.match(rule, /tcp dport \{ 5060, 5061 \}/);
@@ -136,10 +139,11 @@ describe('fail2ban bans through nftables (netns e2e)', { timeout: 110_000 }, () 
       assert.deepEqual(rows(src), { UDP: 1, TCP: 1 }, 'no probe reached the daemon while banned');
 
       sh('fail2ban-client', ['-c', conf, 'set', 'sipwarden', 'unbanip', src]);
+      await waitFor(() => !inSet(), 10_000, 100);
       assert.equal(probeFromA(dst), 'sent');
-      await waitFor(() => rows(src).UDP === 2 && rows(src).TCP === 2, 3000);
+      await waitFor(() => rows(src).UDP === 2 && rows(src).TCP === 2, 8000);
       // The new probe is logged again, so A is banned again (maxretry = 1).
-      await waitFor(() => banned().includes(src), 10_000, 100);
+      await waitFor(inSet, 10_000, 100);
     });
   }
 
