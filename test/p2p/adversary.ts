@@ -3,7 +3,7 @@
  * to on the sipwarden topic, signed (StrictSign) or unsigned (StrictNoSign). Used in-process by the component
  * tests and as its own process by the e2e tests:
  *
- *   node --import tsx test/p2p/adversary.ts <multiaddr> <mode> [count] [perSecond]
+ *   node --import tsx test/p2p/adversary.ts <multiaddr> <mode> [count] [perSecond] [holdMs]
  *
  * modes: `unsigned` (valid records, no gossip signature), `bad` (forged origin, oversized, malformed, then
  * valid records), `valid`, `flood` (valid records at a rate). Prints one JSON line `{"peerId","sent":[uuids]}`.
@@ -94,7 +94,7 @@ export function badRecords(signer: RecordSigner, other: RecordSigner): Array<{ u
 }
 
 async function main(): Promise<void> {
-  const [target, mode = 'valid', countArg = '5', rateArg = '50'] = process.argv.slice(2);
+  const [target, mode = 'valid', countArg = '5', rateArg = '50', holdArg = '0'] = process.argv.slice(2);
   if (!target) throw new Error('usage: adversary.ts <multiaddr> <mode> [count] [perSecond]');
   const count = Number(countArg);
   const rate = Number(rateArg);
@@ -126,6 +126,8 @@ async function main(): Promise<void> {
   }
   await new Promise((r) => setTimeout(r, 500));
   process.stdout.write(JSON.stringify({ peerId: adv.peerId, sent, bad }) + '\n');
+  // Stay connected a while so the test can read our score on the target.
+  await new Promise((r) => setTimeout(r, Number(holdArg)));
   await adv.stop();
 }
 
