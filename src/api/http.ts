@@ -53,8 +53,14 @@ const LEADING = ['content-type', 'access-control-allow-origin', 'x-powered-by', 
  * `X-Sipwarden-Version` first, then anything middleware added; `Content-Length` is re-added last by fastify.
  */
 export function orderHeaders(reply: FastifyReply): void {
-  const all = reply.getHeaders();
   const exact = exactTypes.get(reply);
+  // Fast path: leadHeaders() already put the leading headers first; only the exact Content-Type needs restoring.
+  if (reply.hasHeader('x-sipwarden-version') && firstHeader(reply) === 'date') {
+    if (exact !== undefined) reply.header('content-type', exact);
+    else if (reply.statusCode === 204) reply.removeHeader('content-type');
+    return;
+  }
+  const all = reply.getHeaders();
   if (exact !== undefined) all['content-type'] = exact;
   const rest: [string, unknown][] = [];
   for (const [k, v] of Object.entries(all)) {
@@ -63,12 +69,41 @@ export function orderHeaders(reply: FastifyReply): void {
   }
   const ct = all['content-type'];
   for (const k of Object.keys(all)) reply.removeHeader(k);
-  reply.header('date', new Date().toUTCString());
+  reply.header('date', httpDate());
   if (ct !== undefined) reply.header('content-type', ct);
   reply.header('access-control-allow-origin', '*');
   reply.header('x-powered-by', APP_NAME);
   reply.header('x-sipwarden-version', VERSION);
   for (const [k, v] of rest) reply.header(k, v);
+}
+
+let dateCache = '';
+let dateCacheSecond = -1;
+/** IMF-fixdate of now, recomputed once per second. */
+function httpDate(): string {
+  const s = Math.floor(Date.now() / 1000);
+  if (s !== dateCacheSecond) {
+    dateCacheSecond = s;
+    dateCache = new Date(s * 1000).toUTCString();
+  }
+  return dateCache;
+}
+
+function firstHeader(reply: FastifyReply): string | undefined {
+  for (const k in reply.getHeaders()) return k;
+  return undefined;
+}
+
+/**
+ * onRequest hook body: sets the leading headers first, in SPEC §9.3 order, so later writes of the same names keep
+ * these positions and {@link orderHeaders} has nothing to move. `content-type` is a placeholder until the route sets it.
+ */
+export function leadHeaders(reply: FastifyReply): void {
+  reply.header('date', httpDate());
+  reply.header('content-type', 'application/json');
+  reply.header('access-control-allow-origin', '*');
+  reply.header('x-powered-by', APP_NAME);
+  reply.header('x-sipwarden-version', VERSION);
 }
 
 /**

@@ -19,7 +19,7 @@ import type { PeerInfo } from '../p2p/types.js';
 import { APP_NAME, VERSION } from '../version.js';
 import { registerCompatRoutes } from './compat.js';
 import {
-  ALLOW, BAD_PATH, JSON_TYPE, LIT, errorBody, orderHeaders, rewriteUrl, sendText, tokenMatches,
+  ALLOW, BAD_PATH, JSON_TYPE, LIT, errorBody, leadHeaders, orderHeaders, rewriteUrl, sendText, tokenMatches,
 } from './http.js';
 import { ApiError } from './protocol.js';
 import { createReader, type Reader } from './reader.js';
@@ -122,36 +122,49 @@ export function createApiServer(init: ApiServerInit): ApiServer {
       });
     }
 
-    app.addHook('onRequest', async (req, reply) => {
+    app.addHook('onRequest', (_req, reply, done) => {
+      leadHeaders(reply);
+      done();
+    });
+
+    app.addHook('onRequest', (req, reply, done) => {
       if ((req.raw.url ?? '').length > MAX_URL_LENGTH) {
-        return sendText(reply, 414, JSON_TYPE, errorBody('URI too long'));
+        sendText(reply, 414, JSON_TYPE, errorBody('URI too long'));
+        return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS') {
         // Before auth and before any body parsing (QUERY, POST…): the method is wrong whoever asks.
         const path = req.url.split('?')[0] ?? '/';
         if (known(path)) {
           reply.header('allow', ALLOW);
-          return sendText(reply, 405, JSON_TYPE, LIT.methodNotAllowed);
+          sendText(reply, 405, JSON_TYPE, LIT.methodNotAllowed);
+          return;
         }
-        return sendText(reply, 404, JSON_TYPE, LIT.notFound);
+        sendText(reply, 404, JSON_TYPE, LIT.notFound);
+        return;
       }
-      if (req.method === 'OPTIONS' || config.apiTokens.length === 0) return;
-      if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
+      if (req.method === 'OPTIONS' || config.apiTokens.length === 0 || PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) {
+        done();
+        return;
+      }
       const auth = req.headers.authorization;
       const m = typeof auth === 'string' ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth) : null;
       if (!m || !tokenMatches(m[1]!, config.apiTokens)) {
         reply.header('www-authenticate', 'Bearer');
-        return sendText(reply, 401, JSON_TYPE, LIT.unauthorized);
+        sendText(reply, 401, JSON_TYPE, LIT.unauthorized);
+        return;
       }
+      done();
     });
 
-    app.addHook('onSend', async (_req, reply, payload) => {
+    app.addHook('onSend', (_req, reply, payload, done) => {
       orderHeaders(reply);
-      return payload;
+      done(null, payload);
     });
 
-    app.addHook('onResponse', async (req, reply) => {
+    app.addHook('onResponse', (req, reply, done) => {
       metrics.apiRequests.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+      done();
     });
 
     app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {

@@ -20,7 +20,7 @@ describe('bearer tokens', { timeout: 60_000 }, () => {
   after(async () => h.close());
 
   test('missing or wrong token → 401 + WWW-Authenticate: Bearer + {"error": "Unauthorized"}', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic YWxwaGEtdG9rZW4=' }, { authorization: 'Bearer alpha-token2' }, { authorization: 'Bearer' }]) {
+    for (const headers of <Record<string, string>[]>[{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic YWxwaGEtdG9rZW4=' }, { authorization: 'Bearer alpha-token2' }, { authorization: 'Bearer' }]) {
       for (const path of ['/', '/ip-addresses', '/numbers/100', '/api/v1/events', '/api/v1/blocklist?format=nftables', '/metrics', '/api/v1/openapi.json', '/nope']) {
         const r = await http(port, path, { headers });
         assert.equal(r.status, 401, `${path} ${JSON.stringify(headers)}`);
