@@ -71,17 +71,9 @@ export async function startNode(config: Config): Promise<RunningNode> {
 
     // Store first: everything else needs the node id and the database.
     const store = createSqliteStore({ path: config.dbFile, metrics, logger: logger.child({ component: 'store' }), retentionDays: config.retentionDays });
-    try {
-      await store.start();
-    } catch (err) {
-      if (err instanceof SipwardenError) throw err;
-      throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, `${config.dbFile}: ${describe(err)}`, 1, { cause: err });
-    }
-
-    // Sinks (queued, asynchronous). The webhook outbox rides the store's batch transaction.
+    // The webhook registers its outbox hook on the store, which must happen before the store starts so the rows
+    // are written inside the batch transaction (SPEC §12.1).
     const sinks: Sink[] = [];
-    if (config.jsonLog) sinks.push(createJsonLogSink({ path: config.jsonLogFile, metrics, logger: logger.child({ component: 'json-log' }) }));
-    if (config.syslog) sinks.push(createSyslogSink({ target: config.syslogTarget, ident: config.syslogIdent, metrics, logger: logger.child({ component: 'syslog' }) }));
     if (config.webhookUrl) {
       sinks.push(
         createWebhookSink({
@@ -97,10 +89,22 @@ export async function startNode(config: Config): Promise<RunningNode> {
         }),
       );
     }
-    for (const s of sinks) await s.start();
+    try {
+      await store.start();
+    } catch (err) {
+      if (err instanceof SipwardenError) throw err;
+      throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, `${config.dbFile}: ${describe(err)}`, 1, { cause: err });
+    }
+    // Stopped last: after input stopped and the sinks drained.
+    started.push(store);
 
-    // Store stops last (after sinks drained); sinks stop after input stopped.
-    started.push(store, ...sinks);
+    // Sinks (queued, asynchronous). The webhook outbox rides the store's batch transaction.
+    if (config.jsonLog) sinks.push(createJsonLogSink({ path: config.jsonLogFile, metrics, logger: logger.child({ component: 'json-log' }) }));
+    if (config.syslog) sinks.push(createSyslogSink({ target: config.syslogTarget, ident: config.syslogIdent, metrics, logger: logger.child({ component: 'syslog' }) }));
+    for (const s of sinks) {
+      await s.start();
+      started.push(s);
+    }
 
     const allow = createIpMatcher(config.allow);
     const toSinks = (event: HoneypotEvent): void => {
@@ -131,7 +135,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     let responder: Responder | null = null;
     if (!config.sipDisable) {
       if (config.responsive) {
-        responder = createResponder({
+        const profileResponder = createResponder({
           profile: config.responsiveProfile,
           decoyExtensions: config.decoyExtensions,
           decoyPassword: config.decoyPassword,
@@ -141,8 +145,9 @@ export async function startNode(config: Config): Promise<RunningNode> {
           metrics,
           logger: logger.child({ component: 'responder' }),
         });
-        await responder.start();
-        started.push(responder);
+        await profileResponder.start();
+        started.push(profileResponder);
+        responder = profileResponder;
       }
       const capture = createCapture({
         nodeId: store.nodeId,
