@@ -109,7 +109,7 @@ export function harness(profile: ProfileName = 'freepbx', over: Partial<Responde
   };
 }
 
-export async function counter(c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, string | number> }> }> }, labels: Record<string, string> = {}): Promise<number> {
+export async function counter(c: { get(): Promise<{ values: Array<{ value: number; labels: Partial<Record<string, string | number>> }> }> }, labels: Record<string, string> = {}): Promise<number> {
   const v = await c.get();
   return v.values
     .filter((x) => Object.entries(labels).every(([k, val]) => String(x.labels[k]) === val))
