@@ -76,7 +76,7 @@ async function child(): Promise<void> {
     if (m.t === 'start') {
       const metrics = new Metrics({ processMetrics: false });
       const logger = createLogger('silent');
-      store = createSqliteStore({ path: join(m.dir, 'sipwarden.db'), metrics, logger });
+      store = createSqliteStore({ path: join(m.dir, 'sipwarden.db'), metrics, logger, writer: process.env.BENCH_P2P_WRITER === 'main' ? 'main' : 'worker' });
       await store.start();
       const s = store;
       node = createP2pNode({
@@ -206,6 +206,7 @@ async function main(): Promise<void> {
       if (s[0]!.peers >= 4 && s.slice(1).every((x) => x.peers >= 1)) break;
       await sleep(50);
     }
+    console.log(`store writer: ${process.env.BENCH_P2P_WRITER === 'main' ? 'main thread' : 'worker thread (daemon default)'}; BENCH_P2P_WRITER=main|worker`);
     console.log(`5 nodes up and connected in ${(performance.now() - t0).toFixed(0)} ms (star: nodes 2-5 bootstrap to node 1)`);
     await sleep(1500); // gossipsub heartbeat grafts the mesh
     const idle = await stats(procs);
@@ -238,8 +239,6 @@ async function main(): Promise<void> {
     await next(procs[0]!, 'preloaded', 120_000);
     procs[4]!.p.send({ t: 'stop' } satisfies ToChild);
     await next(procs[4]!, 'stopped');
-    const held = (await stats(procs.slice(0, 1))).s[0]!;
-    void held;
     const tj = performance.now();
     const joiner = await spawnNode([procs[0]!.addr]);
     procs[4] = joiner;

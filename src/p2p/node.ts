@@ -4,6 +4,7 @@
  * catches up with each peer over `/sipwarden/bad-actors-sync/1.0.0`.
  */
 import './polyfill.js';
+import { setMaxListeners } from 'node:events';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub, StrictSign, TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub';
@@ -118,6 +119,8 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
   let started = false;
   let stopping = false;
   const abort = new AbortController();
+  // Every dial, catch-up and served page listens on this one signal; many may be in flight at once.
+  setMaxListeners(10_000, abort.signal);
   const timers = new Set<NodeJS.Timeout>();
 
   const peerBuckets = new Map<string, TokenBucket>();
