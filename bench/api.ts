@@ -75,9 +75,8 @@ for (let b = 0; b < EVENTS; b += BATCH) {
     }
     const ev = toEvent({
       sourceIp: ipOf(ipIdx), timeUs: now - span + Math.floor((i / EVENTS) * span), method: methods[i % methods.length]!,
-      transport: i % 20 === 0 ? 'TCP' : 'UDP', calledNumber: called, userAgent: uas[Math.floor(uas.length * rand() ** 2)]!,
+      transport: i % 20 === 0 ? 'TCP' : 'UDP', calledNumber: called, userAgent: uas[Math.floor(uas.length * rand() ** 2)]!, e164,
     });
-    ev.calledNumberE164 = e164;
     batch.push(ev);
   }
   writer.write(batch);

@@ -497,20 +497,22 @@ export class Queries {
    * `/sip-methods`. Head total = number of items.
    */
   openCompatList(kind: 'ip' | 'number' | 'ua' | 'method'): OpenStream {
+    // `tiebreak: false` where last_honey_id is unique per key (one honey row has one IP and one number), so the
+    // (last_seen_us, last_honey_id) index alone gives the order and no sort pass is needed.
     const spec = {
-      ip: { table: 'ip_stats', col: 'ip', key: 'ip_address', total: 'ip_addresses_total', list: 'ip_addresses', where: this.hasAllow ? 'NOT sw_allowed(ip)' : '' },
+      ip: { tiebreak: false, table: 'ip_stats', col: 'ip', key: 'ip_address', total: 'ip_addresses_total', list: 'ip_addresses', where: this.hasAllow ? 'NOT sw_allowed(ip)' : '' },
       number: {
-        table: 'number_stats', col: 'called_number', key: 'called_number', total: 'called_numbers_total', list: 'called_numbers',
+        tiebreak: false, table: 'number_stats', col: 'called_number', key: 'called_number', total: 'called_numbers_total', list: 'called_numbers',
         where: `((called_number <> '' AND called_number NOT GLOB '*[^0-9]*') OR (called_number GLOB '+[0-9]*' AND substr(called_number, 2) NOT GLOB '*[^0-9]*'))`,
       },
-      ua: { table: 'user_agent_stats', col: 'user_agent', key: 'user_agent', total: 'user_agents_total', list: 'user_agents', where: '' },
-      method: { table: 'method_stats', col: 'method', key: 'sip_method', total: 'sip_methods_total', list: 'sip_methods', where: '' },
+      ua: { tiebreak: true, table: 'user_agent_stats', col: 'user_agent', key: 'user_agent', total: 'user_agents_total', list: 'user_agents', where: '' },
+      method: { tiebreak: true, table: 'method_stats', col: 'method', key: 'sip_method', total: 'sip_methods_total', list: 'sip_methods', where: '' },
     }[kind];
     return this.openSnapshot((db) => {
       const w = spec.where ? `WHERE ${spec.where}` : '';
       const total = Number((db.prepare(`SELECT COUNT(*) AS n FROM ${spec.table} ${w}`).get() as { n: number }).n);
       const rows = db.prepare(`SELECT ${spec.col}, last_seen, event_count FROM ${spec.table} ${w}
-        ORDER BY last_seen_us DESC, last_honey_id DESC, ${spec.col}`).raw().iterate() as IterableIterator<[string, string | null, number]>;
+        ORDER BY last_seen_us DESC, last_honey_id DESC${spec.tiebreak ? ', ' + spec.col : ''}`).raw().iterate() as IterableIterator<[string, string | null, number]>;
       function* pieces(): Generator<string> {
         yield compatOpen(spec.total, spec.list, total);
         let first = true;
