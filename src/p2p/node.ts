@@ -319,6 +319,7 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
       for (let page = 0; page < 1000 && !stopping; page++) {
         const after = cursorGet!(id);
         const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(60_000)]);
+        setMaxListeners(10_000, signal); // every frame read of a page listens on it
         const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal });
         const res = await fetchPage(
           stream,
@@ -474,6 +475,7 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
         async (stream) => {
           try {
             const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(60_000)]);
+            setMaxListeners(10_000, signal);
             const n = await serveSync(stream, pager!, nowUs, signal);
             logger.debug({ records: n }, 'served catch-up page');
           } catch (err) {
