@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { cleanup, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { freePort, queryDb, runTool, sipRequest, udpExchange } from '../helpers/net.js';
 
@@ -120,6 +120,8 @@ describe('responsive freepbx profile against real tools', { timeout: 300_000 }, 
     await stopDaemon(d);
     cleanup(scratch);
   });
+  // Every tool here sends from 127.0.0.1: let the previous test's share of the per-source reply cap expire.
+  beforeEach(() => new Promise((r) => setTimeout(r, 1100)));
 
   test('svwar -e 95-115 -m REGISTER finds exactly the decoys 100–115', async () => {
     const lp = await freePort();
@@ -295,12 +297,10 @@ describe('responsive freepbx profile against real tools', { timeout: 300_000 }, 
     for (let i = 0; i < 10_000; i++) {
       const msg = sipRequest({ method: 'OPTIONS', ua: 'flood-test' });
       sock.send(msg, port, '127.0.0.1');
-      if (i % 250 === 249) await new Promise((r) => setTimeout(r, 15));
+      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 40));
     }
-    const rows = await poll(() => {
-      const n = queryDb<{ n: number }>(d.dataDir, "SELECT count(*) AS n FROM honey WHERE user_agent='flood-test'")[0]!.n;
-      return n >= 10_000 ? n : null;
-    }, 20_000, 200);
+    const count = (): number => queryDb<{ n: number }>(d.dataDir, "SELECT count(*) AS n FROM honey WHERE user_agent='flood-test'")[0]!.n;
+    const rows = await poll(() => (count() >= 10_000 ? 10_000 : null), 20_000, 200).catch(() => count());
     const elapsedS = (Date.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 300));
     sock.close();

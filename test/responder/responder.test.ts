@@ -393,6 +393,20 @@ describe('reply cap (SPEC §7.2)', () => {
   });
 });
 
+test('a UDP INVITE final suppressed by the cap is still scheduled: Timer G delivers it once the window allows', async () => {
+  const h = harness('freepbx', { replyRateLimit: 1 });
+  const { outcome, reply } = h.send(request('INVITE'));
+  assert.deepEqual(reply.texts().map(status), [100], 'the 401 was over the cap');
+  assert.equal(outcome.responseCode, 401);
+  await sleep(1700);
+  assert.deepEqual(reply.texts().map(status), [100, 401]);
+  // A non-INVITE over the cap has nothing scheduled: no response code.
+  const o = h.send(request('OPTIONS'));
+  assert.equal(o.reply.sent.length, 0);
+  assert.equal(o.outcome.responseCode, null);
+  await h.responder.stop();
+});
+
 describe('source verification (SPEC §6.1)', () => {
   test('echoing a nonce we sent to that IP verifies; another IP or a forged nonce does not', () => {
     const h = harness();

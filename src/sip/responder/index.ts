@@ -364,7 +364,11 @@ export function createResponder(init: ResponderInit): Responder {
       capabilities,
       server,
     });
-    const final = (s: ResponseSpec): ResponderOutcome => ({ responseCode: sendFinal(tx, s) ? s.status : null, sourceVerified });
+    // A final that the cap suppressed is still "scheduled" when Timer G will resend it (UDP INVITE non-2xx).
+    const final = (s: ResponseSpec): ResponderOutcome => {
+      const sent = sendFinal(tx, s);
+      return { responseCode: sent || tx.resend !== null ? s.status : null, sourceVerified };
+    };
     const hasCreds = authValue !== null;
 
     switch (method) {
