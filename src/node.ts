@@ -182,8 +182,13 @@ export async function startNode(config: Config): Promise<RunningNode> {
       const connections = new ConnectionTable(limits);
       const sipLogger = logger.child({ component: 'sip' });
 
+      const register = (listener: SipListener, kind: 'udp' | 'tcp' | 'tls'): void => {
+        sipListeners.push(listener);
+        started.push(listener);
+        for (const a of listener.addresses()) announceListening(kind, a);
+      };
       /** Binds one listener; explicit ones must bind (exit 1), a default of a missing family only warns. */
-      const open = async (listener: SipListener, kind: 'udp' | 'tcp' | 'tls', at: Endpoint, mustBind: boolean): Promise<void> => {
+      const open = async (listener: SipListener, kind: 'udp' | 'tcp' | 'tls', at: Endpoint, mustBind: boolean, announce = true): Promise<void> => {
         try {
           await listener.start();
         } catch (err) {
@@ -192,23 +197,39 @@ export async function startNode(config: Config): Promise<RunningNode> {
           warnLine(`cannot listen ${kind} ${where}: ${describe(err)}`);
           return;
         }
-        sipListeners.push(listener);
-        started.push(listener);
-        for (const a of listener.addresses()) announceListening(kind, a);
+        if (announce) register(listener, kind);
       };
 
       const sipExplicit = explicit(config, 'sipListen');
       for (const at of config.sipListen) {
-        const udp = createUdpListener({ listen: at, handler: capture, metrics, logger: sipLogger, onSmallBuffer });
-        await open(udp, 'udp', at, sipExplicit);
-        // TCP on the same port as UDP (the UDP port when it was ephemeral).
-        const port = udp.addresses()[0]?.port ?? at.port;
-        await open(
-          createStreamListener({ kind: 'TCP', listen: { ip: at.ip, port }, handler: capture, limits, connections, metrics, logger: sipLogger }),
-          'tcp',
-          at,
-          sipExplicit,
-        );
+        const tcpFor = (port: number): SipListener =>
+          createStreamListener({ kind: 'TCP', listen: { ip: at.ip, port }, handler: capture, limits, connections, metrics, logger: sipLogger });
+        if (at.port !== 0) {
+          await open(createUdpListener({ listen: at, handler: capture, metrics, logger: sipLogger, onSmallBuffer }), 'udp', at, sipExplicit);
+          await open(tcpFor(at.port), 'tcp', at, sipExplicit);
+          continue;
+        }
+        // Ephemeral: TCP takes the port UDP was given; when TCP finds it taken, both try again on a new port.
+        for (let attempt = 1; ; attempt++) {
+          const udp = createUdpListener({ listen: at, handler: capture, metrics, logger: sipLogger, onSmallBuffer });
+          await open(udp, 'udp', at, sipExplicit, false);
+          const port = udp.addresses()[0]?.port;
+          if (port === undefined) break; // UDP failed and only warned
+          const tcp = tcpFor(port);
+          try {
+            await tcp.start();
+          } catch (err) {
+            await udp.stop();
+            if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 10) continue;
+            const where = at.ip.includes(':') ? `[${at.ip}]:${port}` : `${at.ip}:${port}`;
+            if (sipExplicit) throw new SipwardenError(ERROR_CODES.LISTEN_FAILED, `cannot listen tcp ${where}: ${describe(err)}`, 1, { cause: err });
+            warnLine(`cannot listen tcp ${where}: ${describe(err)}`);
+            break;
+          }
+          register(udp, 'udp');
+          register(tcp, 'tcp');
+          break;
+        }
       }
 
       if (config.tls && config.tlsListen.length > 0) {
