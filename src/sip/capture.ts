@@ -114,7 +114,8 @@ export function createCapture(init: CaptureInit): MessageHandler {
         calledNumber: fields.calledNumber,
         calledNumberE164: fields.calledNumberE164,
         userAgent: fields.userAgent,
-        sipMessage: msg.rawIsUtf8 ? msg.raw.toString('utf8') : msg.raw.toString('utf8'),
+        // Invalid UTF-8 becomes U+FFFD here; the exact bytes are kept in sipMessageRaw.
+        sipMessage: msg.raw.toString('utf8'),
         sipMessageRaw: msg.rawIsUtf8 ? null : Buffer.from(msg.raw),
         collectedMethod,
         createdByNodeId: init.nodeId,
