@@ -51,14 +51,14 @@ async function stopDaemon(d: Daemon): Promise<void> {
 }
 
 /** Runs sipp with a scenario (file or built-in) once; returns its exit code and the message trace. */
-async function sipp(port: number, scenario: { file?: string; builtin?: string }, service = '100', timeoutS = 15): Promise<{ code: number | null; trace: string; out: string }> {
+async function sipp(port: number, scenario: { file?: string; builtin?: string }, service = '100', timeoutS = 15, extra: string[] = []): Promise<{ code: number | null; trace: string; out: string }> {
   const dir = tempDir('sipwarden-sipp-');
   try {
     const lp = await freePort();
     const args = [
       `127.0.0.1:${port}`, ...(scenario.file ? ['-sf', scenario.file] : ['-sn', scenario.builtin!]), '-s', service, '-i', '127.0.0.1',
       '-p', String(lp), '-m', '1', '-timeout', `${timeoutS}s`, '-timeout_error', '-nostdin', '-trace_msg', '-message_file', join(dir, 'msg.log'),
-      '-trace_screen', '-screen_file', join(dir, 'screen.log'),
+      '-trace_screen', '-screen_file', join(dir, 'screen.log'), ...extra,
     ];
     const r = await runTool('sipp', args, (timeoutS + 10) * 1000, { cwd: dir });
     let trace = '';
@@ -207,6 +207,20 @@ describe('responsive freepbx profile against real tools', { timeout: 300_000 }, 
     }, 5000);
     assert.equal(rows.length, 1, 'retransmitted INVITEs are one event');
     assert.equal(rows[0]!.response_code, 401);
+  });
+
+  test('sipp -sn uac over TCP: 100 then 401, no retransmissions, source verified', async () => {
+    const r = await sipp(port, { builtin: 'uac' }, '9011441383417547', 8, ['-t', 't1']);
+    assert.deepEqual(received(r.trace).slice(0, 2), [100, 401], r.trace.slice(0, 3000));
+    assert.match(r.trace, /TCP message received/);
+    const rows = await poll(() => {
+      const x = queryDb<HoneyRow & { transport_type: string }>(d.dataDir, "SELECT * FROM honey WHERE method='INVITE' AND called_number='9011441383417547'");
+      return x.length ? x : null;
+    }, 5000);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.transport_type, 'TCP');
+    assert.equal(rows[0]!.response_code, 401);
+    assert.equal(rows[0]!.source_verified, 1);
   });
 
   test('a sipp scenario that answers the challenge sees 180 then 486', async () => {
