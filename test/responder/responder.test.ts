@@ -232,6 +232,21 @@ describe('freepbx (SPEC §7.3)', () => {
     await h.responder.stop();
   });
 
+  test('transactions are bounded (10,000, least recently used evicted first)', async () => {
+    const h = harness('freepbx', { replyRateLimit: 0 });
+    const first = request('OPTIONS', { branch: 'z9hG4bK-lru-first', callId: 'lru-first' });
+    const kept = request('OPTIONS', { branch: 'z9hG4bK-lru-kept', callId: 'lru-kept' });
+    const tagOf = (r: { reply: { texts(): string[] } }): string => TAG_RE.exec(header(r.reply.texts()[0]!, 'To')!)![1]!;
+    const t1 = tagOf(h.send(first));
+    const t2 = tagOf(h.send(kept));
+    for (let i = 0; i < 9_000; i++) h.send(request('OPTIONS'));
+    assert.equal(tagOf(h.send(kept, { retransmission: true })), t2, 'touched: moves to the back');
+    for (let i = 0; i < 1_500; i++) h.send(request('OPTIONS'));
+    assert.equal(tagOf(h.send(kept, { retransmission: true })), t2, 'recently used: still there');
+    assert.notEqual(tagOf(h.send(first, { retransmission: true })), t1, 'oldest: evicted, answered afresh');
+    await h.responder.stop();
+  });
+
   test('Timer G intervals 0.5, 1, 2 s', async () => {
     const h = harness();
     const { reply } = h.send(request('INVITE'));

@@ -136,6 +136,18 @@ export function createResponder(init: ResponderInit): Responder {
 
   // ---- sending -------------------------------------------------------------------------------------------
 
+  // Labelled children cached: prom-client hashes the label object on every `inc(labels)`.
+  const replyCounters = new Map<string, { inc(): void }>();
+  function replyCounter(transport: string, status: number): { inc(): void } {
+    const k = `${transport}|${status}`;
+    let c = replyCounters.get(k);
+    if (c === undefined) {
+      c = metrics.sipReplies.labels(transport.toLowerCase(), String(status));
+      replyCounters.set(k, c);
+    }
+    return c;
+  }
+
   /** Sends one datagram/message under the per-source cap; counts it. */
   function emit(reply: ReplyChannel, transport: string, ip: string, bytes: Buffer, status: number): boolean {
     if (!reply.open || stopped) return false;
@@ -144,7 +156,7 @@ export function createResponder(init: ResponderInit): Responder {
       return false;
     }
     reply.send(bytes);
-    metrics.sipReplies.inc({ transport: transport.toLowerCase(), status: String(status) });
+    replyCounter(transport, status).inc();
     return true;
   }
 
@@ -152,8 +164,11 @@ export function createResponder(init: ResponderInit): Responder {
     let e = sentTags.get(ip);
     if (e === undefined) {
       if (sentTags.size >= MAX_TAG_SOURCES) {
-        const oldest = sentTags.keys().next().value;
-        if (oldest !== undefined) sentTags.delete(oldest);
+        let n = Math.floor(MAX_TAG_SOURCES / 10);
+        for (const k of sentTags.keys()) {
+          if (n-- <= 0) break;
+          sentTags.delete(k);
+        }
       }
       e = { tags: [], at: 0 };
     } else {
@@ -219,10 +234,14 @@ export function createResponder(init: ResponderInit): Responder {
     if (old) dropTx(old);
     txs.set(tx.key, tx);
     if (tx.callKey !== null) byCall.set(tx.callKey, tx);
-    while (txs.size > MAX_TRANSACTIONS) {
-      const oldest = txs.values().next().value;
-      if (oldest === undefined) break;
-      dropTx(oldest);
+    if (txs.size > MAX_TRANSACTIONS) {
+      // Evict the least recently used tenth in one pass: taking one entry from the front of a Map per insert
+      // re-skips every deleted slot each time (V8 compacts only on rehash), which is quadratic under a flood.
+      let n = txs.size - MAX_TRANSACTIONS + Math.floor(MAX_TRANSACTIONS / 10);
+      for (const tx of txs.values()) {
+        if (n-- <= 0) break;
+        dropTx(tx);
+      }
     }
   }
 

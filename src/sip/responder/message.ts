@@ -26,9 +26,12 @@ function echoable(v: string | null): v is string {
   return v !== null && v.length > 0 && !/[\r\n\0]/.test(v);
 }
 
-function normHost(host: string): string {
-  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  return normalizeIp(h) ?? h.toLowerCase();
+/** True when the Via sent-by host is the packet's source address (the capture layer gives it normalised). */
+function sameHost(host: string, sourceIp: string): boolean {
+  const h = host.length > 1 && host.charCodeAt(0) === 0x5b && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (h === sourceIp) return true; // fast path: the common case costs no parsing
+  const n = normalizeIp(h);
+  return n !== null && n === (normalizeIp(sourceIp) ?? sourceIp);
 }
 
 /**
@@ -40,7 +43,7 @@ export function fixTopVia(entry: string, sourceIp: string, sourcePort: number): 
   if (via === null) return entry;
   const semi = entry.indexOf(';');
   if (semi === -1) {
-    return normHost(via.host) === normHost(sourceIp) ? entry : `${entry};received=${sourceIp}`;
+    return sameHost(via.host, sourceIp) ? entry : `${entry};received=${sourceIp}`;
   }
   const head = entry.slice(0, semi);
   const parts = entry.slice(semi + 1).split(';');
@@ -57,7 +60,7 @@ export function fixTopVia(entry: string, sourceIp: string, sourcePort: number): 
       receivedAt = i;
     }
   }
-  if (hasRport || normHost(via.host) !== normHost(sourceIp)) {
+  if (hasRport || !sameHost(via.host, sourceIp)) {
     if (receivedAt !== -1) parts[receivedAt] = `received=${sourceIp}`;
     else parts.push(`received=${sourceIp}`);
   }
