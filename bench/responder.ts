@@ -15,7 +15,7 @@ import { parseSipMessage } from '../src/sip/wire/parse.js';
 import { blast } from './lib/blast.js';
 import { metric, startDaemon } from './lib/daemon.js';
 
-const RATES = (process.env.BENCH_RATES ?? '5000,10000,20000,50000,80000,100000,130000').split(',').map(Number);
+const RATES = (process.env.BENCH_RATES ?? '5000,10000,15000,20000,25000,30000,40000,50000,80000,100000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 /** Loss tolerated as "zero" (rounding of a few datagrams in flight at the end). */
 const ZERO = 0.0001;

@@ -8,11 +8,11 @@ import type { ProfileName } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import { escapeAttackerText, type Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import { getHeader, getHeaders, getViaList, parseNameAddr, parseUri, parseVia } from '../wire/headers.js';
+import { parseNameAddr, parseUri, parseVia, splitHeaderList } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { parseDecoyExtensions, type DecoySet } from './decoys.js';
 import { digestMatches, parseAuthHeader, type ParsedAuthHeader } from './digest.js';
-import { buildResponse, responseBase, type ResponseBase, type ResponseSpec } from './message.js';
+import { buildResponse, responseBase, viewRequest, type RequestView, type ResponseBase, type ResponseSpec } from './message.js';
 import {
   ALLOWED_METHODS,
   CAPABILITIES,
@@ -273,14 +273,14 @@ export function createResponder(init: ResponderInit): Responder {
     return nonceMac(m[1]!, m[2]!, ip) === m[3];
   }
 
-  function isVerified(msg: SipRequest, auth: ParsedAuthHeader | null, ip: string): boolean {
+  function isVerified(view: RequestView, auth: ParsedAuthHeader | null, ip: string): boolean {
     if (auth !== null) {
       const nonce = auth.params.get('nonce');
       if (nonce !== undefined && nonceIsOurs(nonce, ip)) return true;
     }
     const e = sentTags.get(ip);
     if (e !== undefined && now() - e.at <= TAG_TTL_MS) {
-      const to = getHeader(msg, 'to');
+      const to = view.to;
       const tag = to === null ? undefined : parseNameAddr(to)?.params.get('tag');
       if (tag !== undefined && e.tags.includes(tag)) return true;
     }
@@ -299,8 +299,8 @@ export function createResponder(init: ResponderInit): Responder {
   }
 
   /** The user a REGISTER/SUBSCRIBE is about: the To user, else the Request-URI user. */
-  function targetUser(msg: SipRequest): string | null {
-    const to = getHeader(msg, 'to');
+  function targetUser(msg: SipRequest, view: RequestView): string | null {
+    const to = view.to;
     const toUri = to === null ? null : parseNameAddr(to)?.uri;
     const u = toUri ? parseUri(toUri)?.user ?? null : null;
     return u ?? parseUri(msg.requestUri)?.user ?? null;
@@ -325,15 +325,16 @@ export function createResponder(init: ResponderInit): Responder {
 
   function handleProfile(p: ProfileDef, req: InboundRequest, reply: ReplyChannel): ResponderOutcome {
     const { msg, source, transport } = req;
-    const authValue = getHeader(msg, 'authorization') ?? getHeader(msg, 'proxy-authorization');
+    const view = viewRequest(msg);
+    const authValue = view.authorization ?? view.proxyAuthorization;
     const auth = authValue === null ? null : parseAuthHeader(authValue);
-    const sourceVerified = transport !== 'UDP' || isVerified(msg, auth, source.ip);
+    const sourceVerified = transport !== 'UDP' || isVerified(view, auth, source.ip);
     const method = msg.method;
     const srcKey = `${transport}|${source.ip}|${source.port}`;
-    const topVia = getViaList(msg)[0];
+    const topVia = view.vias.length > 0 ? splitHeaderList(view.vias[0]!)[0] : undefined;
     const branch = topVia === undefined ? null : parseVia(topVia)?.params.get('branch') || null;
-    const callId = getHeader(msg, 'call-id') ?? '';
-    const cseq = getHeader(msg, 'cseq') ?? '';
+    const callId = view.callId ?? '';
+    const cseq = view.cseq ?? '';
 
     // ACK is absorbed: it ends Timer G of the INVITE it acknowledges and is never answered.
     if (method === 'ACK') {
@@ -355,7 +356,7 @@ export function createResponder(init: ResponderInit): Responder {
       return { responseCode: existing.final, sourceVerified };
     }
 
-    const base = responseBase(msg, source.ip, source.port);
+    const base = responseBase(view, source.ip, source.port);
     if (base === null) return { responseCode: null, sourceVerified };
     const tx: Transaction = {
       key,
@@ -395,12 +396,12 @@ export function createResponder(init: ResponderInit): Responder {
         return final(spec(200, undefined, CAPABILITIES));
       case 'REGISTER':
       case 'SUBSCRIBE': {
-        if (p.register === 'reject' || !decoys.has(targetUser(msg))) return final(spec(404));
+        if (p.register === 'reject' || !decoys.has(targetUser(msg, view))) return final(spec(404));
         if (!hasCreds) return final(spec(401, [challengeHeader(401, realmFor(p, req), source.ip)]));
         if (method === 'REGISTER' && registerOk(msg, auth)) {
           const extra: Array<[string, string]> = [];
-          for (const c of getHeaders(msg, 'contact')) if (!/[\r\n\0]/.test(c)) extra.push(['Contact', c]);
-          const exp = getHeader(msg, 'expires');
+          for (const c of view.contacts) if (!/[\r\n\0]/.test(c)) extra.push(['Contact', c]);
+          const exp = view.expires;
           extra.push(['Expires', exp !== null && /^\s*\d{1,10}\s*$/.test(exp) ? exp.trim() : '3600']);
           return final(spec(200, extra));
         }

@@ -4,7 +4,7 @@
  * Contact/Expires); capability headers; Server; `Content-Length: 0`; empty line. Pure.
  */
 import { normalizeIp } from '../../config/net.js';
-import { getHeader, parseNameAddr, parseVia, splitHeaderList } from '../wire/headers.js';
+import { parseNameAddr, parseVia, splitHeaderList } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { REASONS } from './profiles.js';
 
@@ -67,28 +67,58 @@ export function fixTopVia(entry: string, sourceIp: string, sourcePort: number): 
   return `${head};${parts.join(';')}`;
 }
 
+/** The headers the responder reads, collected in one pass over the request (first occurrence wins). */
+export interface RequestView {
+  /** Via header values in order. */
+  vias: string[];
+  from: string | null;
+  to: string | null;
+  callId: string | null;
+  cseq: string | null;
+  authorization: string | null;
+  proxyAuthorization: string | null;
+  contacts: string[];
+  expires: string | null;
+}
+
+/** One pass over the headers instead of a scan per header name (this runs for every request). */
+export function viewRequest(msg: SipRequest): RequestView {
+  const v: RequestView = { vias: [], from: null, to: null, callId: null, cseq: null, authorization: null, proxyAuthorization: null, contacts: [], expires: null };
+  for (const h of msg.headers) {
+    switch (h.name) {
+      case 'via': v.vias.push(h.value); break;
+      case 'from': v.from ??= h.value; break;
+      case 'to': v.to ??= h.value; break;
+      case 'call-id': v.callId ??= h.value; break;
+      case 'cseq': v.cseq ??= h.value; break;
+      case 'authorization': v.authorization ??= h.value; break;
+      case 'proxy-authorization': v.proxyAuthorization ??= h.value; break;
+      case 'contact': v.contacts.push(h.value); break;
+      case 'expires': v.expires ??= h.value; break;
+      default: break;
+    }
+  }
+  return v;
+}
+
 /**
  * Collects what a response copies. Null when Via, From, To, Call-ID or CSeq is missing, blank or not
  * echoable: then no reply is sent (SPEC §7.2), the request is still an event.
  */
-export function responseBase(msg: SipRequest, sourceIp: string, sourcePort: number): ResponseBase | null {
+export function responseBase(req: RequestView, sourceIp: string, sourcePort: number): ResponseBase | null {
   const vias: string[] = [];
-  for (const h of msg.headers) {
-    if (h.name !== 'via') continue;
-    if (!echoable(h.value)) return null;
+  for (const value of req.vias) {
+    if (!echoable(value)) return null;
     if (vias.length === 0) {
-      const entries = splitHeaderList(h.value);
+      const entries = splitHeaderList(value);
       if (entries.length === 0) continue;
       entries[0] = fixTopVia(entries[0]!, sourceIp, sourcePort);
       vias.push(entries.join(', '));
     } else {
-      vias.push(h.value);
+      vias.push(value);
     }
   }
-  const from = getHeader(msg, 'from');
-  const to = getHeader(msg, 'to');
-  const callId = getHeader(msg, 'call-id');
-  const cseq = getHeader(msg, 'cseq');
+  const { from, to, callId, cseq } = req;
   if (vias.length === 0 || !echoable(from) || !echoable(to) || !echoable(callId) || !echoable(cseq)) return null;
   const toTag = parseNameAddr(to)?.params.get('tag');
   return { vias, from, to, toHasTag: toTag !== undefined && toTag.length > 0, callId, cseq };
