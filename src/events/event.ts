@@ -92,11 +92,18 @@ export function nowNs(): bigint {
 }
 
 /** Formats epoch nanoseconds as SPEC §6.1's UTC `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`. */
+let cachedSecond = -1n;
+let cachedPrefix = '';
+
 export function formatEventTimestamp(ns: bigint): string {
-  const ms = Number(ns / 1_000_000n);
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
-  const iso = new Date(ms).toISOString(); // 2026-11-24T17:48:04.008Z
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${frac}`;
+  const second = ns / 1_000_000_000n;
+  if (second !== cachedSecond) {
+    // The date-time part changes once a second; formatting it per event is measurable on the capture path.
+    const iso = new Date(Number(second) * 1000).toISOString(); // 2026-11-24T17:48:04.000Z
+    cachedPrefix = `${iso.slice(0, 10)} ${iso.slice(11, 19)}.`;
+    cachedSecond = second;
+  }
+  return cachedPrefix + (ns % 1_000_000_000n).toString().padStart(9, '0');
 }
 
 /** Parses a SPEC §6.1 timestamp back to epoch microseconds; null when it does not have that exact form. */
