@@ -39,20 +39,35 @@ export function createCapture(init: CaptureInit): MessageHandler {
   const budgets: ParseBudgets = { ...DEFAULT_BUDGETS, maxMessageBytes: init.maxMessageBytes ?? DEFAULT_BUDGETS.maxMessageBytes };
   const now = init.now ?? Date.now;
   const collectedMethod = init.responder ? 'responsive' : 'passive';
-  // Insertion-ordered map: key → first-seen time. Expired entries are trimmed from the front.
-  const seen = new Map<string, number>();
+  // Two generations of request keys (key → first-seen ms). A lookup checks both; the young one becomes the old one
+  // every window (or when it is full), so memory stays bounded and no per-packet trimming or iterator is needed.
+  let young = new Map<string, number>();
+  let old = new Map<string, number>();
+  let rotatedAt = now();
 
   function isRetransmission(key: string, t: number): boolean {
-    const at = seen.get(key);
-    if (at !== undefined && t - at < RETRANSMISSION_WINDOW_MS) return true;
-    if (at !== undefined) seen.delete(key);
-    seen.set(key, t);
-    // Trim expired (front of the map is oldest) and enforce the bound.
-    for (const [k, v] of seen) {
-      if (seen.size > MAX_REMEMBERED || t - v >= RETRANSMISSION_WINDOW_MS) seen.delete(k);
-      else break;
+    if (t - rotatedAt >= RETRANSMISSION_WINDOW_MS || young.size >= MAX_REMEMBERED / 2) {
+      old = young;
+      young = new Map();
+      rotatedAt = t;
     }
+    const at = young.get(key) ?? old.get(key);
+    if (at !== undefined && t - at < RETRANSMISSION_WINDOW_MS) return true;
+    young.set(key, t);
     return false;
+  }
+
+  // Labelled counter children cached per label set: prom-client hashes the labels object on every inc().
+  const eventCounters = new Map<string, { inc(): void }>();
+  function countEvent(transportLabel: string, method: string): void {
+    const label = methodLabel(method);
+    const k = transportLabel + label;
+    let c = eventCounters.get(k);
+    if (c === undefined) {
+      c = init.metrics.sipEvents.labels({ transport: transportLabel, method: label, origin: 'local' });
+      eventCounters.set(k, c);
+    }
+    c.inc();
   }
 
   function handle(bytes: Buffer, meta: MessageMeta, reply: ReplyChannel): HandleResult {
@@ -128,7 +143,7 @@ export function createCapture(init: CaptureInit): MessageHandler {
         sourceCity: null,
         peerEnvelope: null,
       };
-      init.metrics.sipEvents.inc({ transport: transportLabel, method: methodLabel(msg.method), origin: 'local' });
+      countEvent(transportLabel, msg.method);
       init.onEvent(event);
       return 'event';
     } catch (err) {
