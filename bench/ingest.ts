@@ -5,6 +5,7 @@
  * Loopback only; every load is bounded in count and time.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanup } from '../test/helpers/daemon.js';
@@ -57,13 +58,15 @@ async function sippRun(rate: number): Promise<string> {
   const d = await startDaemon(ARGS, { expect: { udp: 1, http: 1 } });
   try {
     const local = await freePort();
+    const stats = join(d.dataDir, 'sipp-stats.csv');
     const r = await runTool(
       'sipp',
       [`127.0.0.1:${d.endpoint('udp').port}`, '-sf', join(here, 'lib', 'options.xml'), '-s', '100', '-i', '127.0.0.1', '-p', String(local),
-        '-r', String(rate), '-m', String(rate * 5), '-timeout', '30s', '-nostdin', '-trace_stat', '-stf', `/dev/stdout`, '-fd', '100'],
+        '-r', String(rate), '-m', String(rate * 5), '-timeout', '30s', '-nostdin', '-trace_stat', '-stf', stats, '-fd', '100'],
       60_000,
+      { cwd: d.dataDir },
     );
-    const lines = r.stdout.trim().split('\n').filter((l) => l.includes(';'));
+    const lines = (existsSync(stats) ? readFileSync(stats, 'utf8') : '').trim().split('\n').filter((l) => l.includes(';'));
     const head = lines[0]?.split(';') ?? [];
     const last = lines[lines.length - 1]?.split(';') ?? [];
     const get = (k: string): string => last[head.indexOf(k)] ?? '?';
