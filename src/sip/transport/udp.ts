@@ -51,16 +51,16 @@ export function createUdpListener(init: UdpListenerInit): SipListener {
       socket.once('error', onError);
       socket.bind({ address: ip, port, exclusive: true }, () => {
         socket.off('error', onError);
-        socket.on('error', (err) => init.logger.warn({ err, ip }, 'udp socket error'));
+        socket.on('error', (err) => init.logger.debug({ err, ip }, 'udp socket error'));
         if (port === 0) port = socket.address().port;
         const local: Endpoint = { ip, port: socket.address().port };
         const channelFor = (rinfo: dgram.RemoteInfo): ReplyChannel => ({
           open: true,
           send(data: Buffer) {
             if (stopped) return;
-            socket.send(data, rinfo.port, rinfo.address, (err) => {
-              if (err) init.logger.debug({ err }, 'udp send failed');
-            });
+            // No per-send callback: it costs a closure and a completion round-trip per reply on the hot path;
+            // a failed send surfaces as the socket's 'error' event instead.
+            socket.send(data, rinfo.port, rinfo.address);
           },
         });
         socket.on('message', (msg, rinfo) => {
