@@ -14,7 +14,7 @@ import { blast } from './lib/blast.js';
 import { metric, rssMb, rssSampler, startDaemon } from './lib/daemon.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const RATES = (process.env.BENCH_RATES ?? '20000,50000,100000,150000').split(',').map(Number);
+const RATES = (process.env.BENCH_RATES ?? '10000,20000,30000,50000,100000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
 const pct = (x: number): string => (100 * x).toFixed(2) + ' %';
