@@ -106,3 +106,18 @@ describe('lifecycle', { timeout: 120_000 }, () => {
     }
   });
 });
+
+describe('API-only node', { timeout: 30_000 }, () => {
+  test('-R opens no SIP listener even with -r, and the API still serves', async () => {
+    const d = await startDaemon(['-R', '-r', '-a', '--api-listen', '127.0.0.1:0'], { expect: { http: 1 } });
+    try {
+      assert.equal(d.listening.filter((l) => l.kind !== 'http').length, 0, d.stderr());
+      assert.match(d.stderr(), /sipwarden: warning: -r has no effect with -R/);
+      const res = await fetch(`http://127.0.0.1:${d.endpoint('http').port}/health-check`);
+      assert.equal(res.status, 200);
+    } finally {
+      assert.equal(await d.stop(), 0);
+      cleanup(d.dataDir);
+    }
+  });
+});
