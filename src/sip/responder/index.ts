@@ -8,7 +8,7 @@ import type { ProfileName } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import { escapeAttackerText, type Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import { parseNameAddr, parseUri, parseVia, splitHeaderList } from '../wire/headers.js';
+import { parseNameAddr, parseUri, topViaBranch } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { parseDecoyExtensions, type DecoySet } from './decoys.js';
 import { digestMatches, parseAuthHeader, type ParsedAuthHeader } from './digest.js';
@@ -331,8 +331,8 @@ export function createResponder(init: ResponderInit): Responder {
     const sourceVerified = transport !== 'UDP' || isVerified(view, auth, source.ip);
     const method = msg.method;
     const srcKey = `${transport}|${source.ip}|${source.port}`;
-    const topVia = view.vias.length > 0 ? splitHeaderList(view.vias[0]!)[0] : undefined;
-    const branch = topVia === undefined ? null : parseVia(topVia)?.params.get('branch') || null;
+    // The wire layer's single-pass branch reader: same answer as parsing the whole top Via, at a fraction of the cost.
+    const branch = view.vias.length > 0 ? topViaBranch(view.vias[0]!) : null;
     const callId = view.callId ?? '';
     const cseq = view.cseq ?? '';
 

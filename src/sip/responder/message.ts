@@ -136,18 +136,25 @@ export interface ResponseSpec {
   server: string;
 }
 
+/** Capability blocks are constant per list: serialise each once. */
+const tailCache = new WeakMap<ReadonlyArray<readonly [string, string]>, string>();
+function headerBlock(list: ReadonlyArray<readonly [string, string]>): string {
+  let s = tailCache.get(list);
+  if (s === undefined) {
+    s = '';
+    for (const [k, v] of list) s += `${k}: ${v}\r\n`;
+    tailCache.set(list, s);
+  }
+  return s;
+}
+
 /** Serialises a response with full header names and CRLF line ends. */
 export function buildResponse(base: ResponseBase, spec: ResponseSpec): Buffer {
-  const lines: string[] = [`SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}`];
-  for (const v of base.vias) lines.push(`Via: ${v}`);
-  lines.push(`From: ${base.from}`);
-  lines.push(`To: ${spec.toTag !== null && !base.toHasTag ? `${base.to};tag=${spec.toTag}` : base.to}`);
-  lines.push(`Call-ID: ${base.callId}`);
-  lines.push(`CSeq: ${base.cseq}`);
-  if (spec.extra) for (const [k, v] of spec.extra) lines.push(`${k}: ${v}`);
-  if (spec.capabilities) for (const [k, v] of spec.capabilities) lines.push(`${k}: ${v}`);
-  lines.push(`Server: ${spec.server}`);
-  lines.push('Content-Length: 0');
-  lines.push('', '');
-  return Buffer.from(lines.join('\r\n'), 'utf8');
+  let out = `SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}\r\n`;
+  for (const v of base.vias) out += `Via: ${v}\r\n`;
+  out += `From: ${base.from}\r\nTo: ${spec.toTag !== null && !base.toHasTag ? `${base.to};tag=${spec.toTag}` : base.to}\r\nCall-ID: ${base.callId}\r\nCSeq: ${base.cseq}\r\n`;
+  if (spec.extra) for (const [k, v] of spec.extra) out += `${k}: ${v}\r\n`;
+  if (spec.capabilities) out += headerBlock(spec.capabilities);
+  out += `Server: ${spec.server}\r\nContent-Length: 0\r\n\r\n`;
+  return Buffer.from(out, 'utf8');
 }
