@@ -36,7 +36,16 @@ function foundSchema(key: string) {
 const tags = ['SentryPeer compatible'];
 
 /** Registers the SentryPeer-compatible routes. */
-export function registerCompatRoutes(app: FastifyInstance, reader: Reader): void {
+/**
+ * Point lookups answered on the main thread: one primary-key probe on a read-only WAL connection takes
+ * microseconds and never waits for the writer, while a round trip to the reader worker costs more than the query.
+ */
+export interface PointLookups {
+  ipExists(ip: string): boolean;
+  numberExists(raw: string, e164: readonly string[]): boolean;
+}
+
+export function registerCompatRoutes(app: FastifyInstance, reader: Reader, points: PointLookups): void {
   app.get('/', { schema: { tags, summary: 'Liveness (SentryPeer)', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
     async (_req, reply) => sendText(reply, 200, JSON_TYPE, LIT.root));
 
@@ -98,7 +107,7 @@ export function registerCompatRoutes(app: FastifyInstance, reader: Reader): void
     if (req.params.ip === '') return sendText(reply, 404, JSON_TYPE, LIT.notFound);
     const ip = normalizeIp(req.params.ip);
     if (ip === null) return sendText(reply, 400, JSON_TYPE, LIT.invalid);
-    if (await reader.query<boolean>('ipExists', { ip })) return sendText(reply, 200, JSON_TYPE, pretty({ bad_actor_found: ip }));
+    if (points.ipExists(ip)) return sendText(reply, 200, JSON_TYPE, pretty({ bad_actor_found: ip }));
     return sendText(reply, 404, JSON_TYPE, messageBody('No bad actor found'));
   });
 
@@ -116,7 +125,7 @@ export function registerCompatRoutes(app: FastifyInstance, reader: Reader): void
     if (conv) e164.add(conv);
     if (!n.startsWith('+')) e164.add('+' + n);
     else e164.add(n);
-    if (await reader.query<boolean>('numberExists', { raw: n, e164: [...e164] })) {
+    if (points.numberExists(n, [...e164])) {
       return sendText(reply, 200, JSON_TYPE, pretty({ phone_number_found: n }));
     }
     return sendText(reply, 404, JSON_TYPE, messageBody('No phone number found'));
