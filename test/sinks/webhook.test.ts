@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { spawn } from 'node:child_process';
 import { toJsonLogLine } from '../../src/events/json-log.js';
 import type { HoneypotEvent } from '../../src/events/event.js';
 import { createWebhookSink, type WebhookOAuth2 } from '../../src/sinks/webhook.js';
@@ -88,6 +89,14 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
+async function untilAsync(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 function outbox(store: SqliteEventStore): Array<{ state: string; attempts: number; event_uuid: string; last_error: string | null }> {
   return store.db.prepare('SELECT state, attempts, event_uuid, last_error FROM webhook_outbox ORDER BY outbox_id').all() as never;
 }
@@ -125,6 +134,8 @@ describe('webhook delivery', () => {
       assert.equal(got.headers.authorization, undefined);
     }
     await until(() => outbox(store).length === 0, 2000, 'outbox rows deleted');
+    // Metrics arrive from the delivery thread as coalesced updates (every ≤50 ms).
+    await untilAsync(async () => (await metricValue(metrics, 'sipwarden_sink_delivered_total', { sink: 'webhook' })) === evs.length, 2000, 'delivered metric');
     assert.equal(await metricValue(metrics, 'sipwarden_sink_delivered_total', { sink: 'webhook' }), evs.length);
     assert.equal(await metricValue(metrics, 'sipwarden_webhook_outbox_pending'), 0);
   });
@@ -227,6 +238,112 @@ describe('webhook delivery', () => {
     const second = await rig(rx.url, { path: first.path });
     await until(() => evs.every((e) => uuids(rx).has(e.eventUuid)), 5000, 'delivery after restart');
     await until(() => outbox(second.store).length === 0, 2000, 'outbox emptied');
+  });
+});
+
+describe('webhook delivery thread', () => {
+  test('delivery runs off the main thread: events go out while the main thread is blocked for 1.5 s', async () => {
+    // The receiver lives in a child process, so only a delivery loop outside this thread can reach it meanwhile.
+    const child = spawn(process.execPath, ['-e', `
+      const http = require('node:http');
+      const s = http.createServer((req, res) => {
+        let n = 0; req.on('data', (c) => { n += c.length; });
+        req.on('end', () => { process.stdout.write(Date.now() + ' ' + req.headers['x-sipwarden-event-id'] + '\\n'); res.statusCode = 204; res.end(); });
+      });
+      s.listen(0, '127.0.0.1', () => process.stdout.write('port ' + s.address().port + '\\n'));
+      setTimeout(() => process.exit(0), 60000);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    after(() => { child.kill('SIGKILL'); });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    await until(() => /port \d+/.test(out), 5000, 'child receiver');
+    const port = Number(/port (\d+)/.exec(out)![1]);
+    const lines = (): Array<[number, string]> =>
+      out.split('\n').filter((l) => /^\d+ /.test(l)).map((l) => { const [t, id] = l.split(' '); return [Number(t), id!]; });
+    const { store } = await rig(`http://127.0.0.1:${port}/hook`);
+    const warm = Array.from({ length: 10 }, () => makeEvent());
+    for (const e of warm) store.append(e);
+    await until(() => lines().length >= warm.length, 5000, 'warm-up deliveries');
+    const evs = Array.from({ length: 200 }, () => makeEvent());
+    for (const e of evs) store.append(e);
+    await store.flush();
+    await new Promise((r) => setImmediate(r)); // the post-commit wake
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1500) { /* block the main thread */ }
+    const t1 = Date.now();
+    await until(() => lines().length >= warm.length + evs.length, 10_000, 'all deliveries');
+    const during = lines().filter(([t, id]) => t >= t0 && t <= t1 && evs.some((e) => e.eventUuid === id)).length;
+    assert.ok(during >= 50, `deliveries while the main thread was blocked: ${during}`);
+    child.kill('SIGKILL');
+  });
+
+  test(':memory: store: the same loop runs on the main thread (order, metrics, retry, outbox emptied)', async () => {
+    const rx = await receiver();
+    let fail = 2;
+    rx.handler = (req, body, res) => {
+      if (fail > 0) {
+        fail--;
+        res.statusCode = 503;
+        return res.end();
+      }
+      accept(rx)(req, body, res);
+    };
+    const { store, metrics } = await rig(rx.url, { path: ':memory:' });
+    assert.equal(store.writerMode, 'main');
+    const evs = Array.from({ length: 30 }, () => makeEvent());
+    for (const e of evs) store.append(e);
+    await until(() => evs.every((e) => uuids(rx).has(e.eventUuid)), 8000, 'deliveries');
+    const pos = new Map(rx.received.map((x, i) => [String(x.headers['x-sipwarden-event-id']), i]));
+    for (const [i, e] of evs.entries()) assert.ok(Math.abs(pos.get(e.eventUuid)! - i) < 4, 'in order');
+    await until(() => outbox(store).length === 0, 2000, 'outbox emptied');
+    // Applied synchronously on this thread: no relay delay.
+    assert.equal(await metricValue(metrics, 'sipwarden_sink_delivered_total', { sink: 'webhook' }), evs.length);
+    assert.equal(await metricValue(metrics, 'sipwarden_sink_errors_total', { sink: 'webhook' }), 2);
+    assert.equal(await metricValue(metrics, 'sipwarden_webhook_outbox_pending'), 0);
+  });
+
+  test('a failing receiver gets one probe per backoff interval, not a burst per row; order kept afterwards', async () => {
+    const rx = await receiver();
+    let failing = true;
+    const hits: number[] = [];
+    rx.handler = (req, body, res) => {
+      hits.push(Date.now());
+      if (failing) {
+        res.statusCode = 500;
+        return res.end();
+      }
+      accept(rx)(req, body, res);
+    };
+    const { store } = await rig(rx.url); // backoff 200 ms doubling to 1.5 s
+    const evs = Array.from({ length: 50 }, () => makeEvent());
+    for (const e of evs) store.append(e);
+    await store.flush();
+    await new Promise((r) => setTimeout(r, 3000));
+    // The first round may have had up to 4 in flight; after that single probes at ≈0.2, 0.6, 1.4, 2.9 s (±20 %).
+    const later = hits.filter((t) => t - hits[0]! > 100);
+    assert.ok(later.length >= 3 && later.length <= 5, `probes after the first round: ${later.length}`);
+    for (let i = 1; i < later.length; i++) assert.ok(later[i]! - later[i - 1]! >= 150, `probes ${later[i]! - later[i - 1]!} ms apart`);
+    assert.equal(outbox(store).filter((r) => r.state === 'pending').length, evs.length);
+    failing = false;
+    await until(() => evs.every((e) => uuids(rx).has(e.eventUuid)), 5000, 'all after recovery');
+    const pos = new Map(rx.received.map((x, i) => [String(x.headers['x-sipwarden-event-id']), i]));
+    for (const [i, e] of evs.entries()) assert.ok(Math.abs(pos.get(e.eventUuid)! - i) < 4, 'in order');
+  });
+
+  test('stop() gives a hung request ≤1 s, leaves the rows pending and resolves', async () => {
+    const rx = await receiver();
+    let got = 0;
+    rx.handler = () => { got++; }; // never answers
+    const r = await rig(rx.url);
+    const evs = Array.from({ length: 3 }, () => makeEvent());
+    for (const e of evs) r.store.append(e);
+    await until(() => got >= 1, 3000, 'a request in flight');
+    const t0 = Date.now();
+    await r.sink.stop();
+    const took = Date.now() - t0;
+    assert.ok(took >= 900 && took < 2500, `stop took ${took} ms`);
+    assert.equal(outbox(r.store).filter((x) => x.state === 'pending').length, evs.length);
+    assert.ok(outbox(r.store).every((x) => x.attempts === 0), 'aborted by stop, not counted as a failed attempt');
   });
 });
 

@@ -1,0 +1,90 @@
+/**
+ * The webhook delivery thread (SPEC §12): runs {@link createDelivery} over its own better-sqlite3 connection to
+ * the store's file (WAL, busy_timeout), so HTTP, OAuth2 and outbox reads/writes never run on the thread that
+ * receives and answers SIP. Metrics leave as coalesced deltas/values (prom-client lives on the main thread),
+ * logs as records the main thread's logger writes.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { applyPragmas } from '../store/migrate.js';
+import { createDelivery, errText, type Delivery, type DeliverySettings } from './webhook-delivery.js';
+
+/** Data the main thread hands the worker. */
+export interface WebhookWorkerData extends DeliverySettings {
+  /** Database file (never `:memory:`). */
+  path: string;
+}
+
+/** Main → worker messages. */
+export type ToWebhookWorker = { type: 'added'; n: number } | { type: 'stop' };
+
+/** Worker → main messages. */
+export type FromWebhookWorker =
+  | { type: 'ready' }
+  | { type: 'init-failed'; message: string }
+  | { type: 'metrics'; delivered: number; errors: number; dropped: number; pending: number | null; dead: number | null }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string }
+  | { type: 'stopped' };
+
+const port = parentPort!;
+const data = workerData as WebhookWorkerData;
+const send = (m: FromWebhookWorker): void => port.postMessage(m);
+
+/** How often coalesced metric updates are posted (deliveries can run at thousands per second). */
+const METRICS_EVERY_MS = 50;
+let delivered = 0;
+let errors = 0;
+let dropped = 0;
+let pending: number | null = null;
+let dead: number | null = null;
+let metricsTimer: NodeJS.Timeout | null = null;
+
+function flushMetrics(): void {
+  if (metricsTimer) {
+    clearTimeout(metricsTimer);
+    metricsTimer = null;
+  }
+  if (!delivered && !errors && !dropped && pending === null && dead === null) return;
+  send({ type: 'metrics', delivered, errors, dropped, pending, dead });
+  delivered = errors = dropped = 0;
+  pending = dead = null;
+}
+function metricsChanged(): void {
+  metricsTimer ??= setTimeout(flushMetrics, METRICS_EVERY_MS);
+}
+
+let db: Database.Database | undefined;
+let delivery: Delivery | undefined;
+try {
+  db = new Database(data.path, { fileMustExist: true });
+  applyPragmas(db, data.path);
+  delivery = createDelivery(db, data, {
+    delivered: (n) => { delivered += n; metricsChanged(); },
+    errors: (n) => { errors += n; metricsChanged(); },
+    dropped: (n) => { dropped += n; metricsChanged(); },
+    pending: (v) => { pending = v; metricsChanged(); },
+    dead: (v) => { dead = v; metricsChanged(); },
+    log: (level, obj, msg) => send({ type: 'log', level, obj, msg }),
+  });
+  delivery.start();
+  send({ type: 'ready' });
+} catch (err) {
+  try { db?.close(); } catch { /* already failing */ }
+  send({ type: 'init-failed', message: errText(err) });
+}
+
+let stopping = false;
+port.on('message', (m: ToWebhookWorker) => {
+  if (!delivery || stopping) return;
+  if (m.type === 'added') {
+    delivery.added(m.n);
+  } else if (m.type === 'stop') {
+    stopping = true;
+    void delivery.stop().finally(() => {
+      flushMetrics();
+      try { db!.close(); } catch { /* nothing left to do */ }
+      send({ type: 'stopped' });
+      port.close();
+    });
+  }
+});
