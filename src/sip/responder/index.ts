@@ -281,7 +281,7 @@ export function createResponder(init: ResponderInit): Responder {
     const e = sentTags.get(ip);
     if (e !== undefined && now() - e.at <= TAG_TTL_MS) {
       const to = view.to;
-      const tag = to === null ? undefined : parseNameAddr(to)?.params.get('tag');
+      const tag = to === null || !/tag/i.test(to) ? undefined : parseNameAddr(to)?.params.get('tag');
       if (tag !== undefined && e.tags.includes(tag)) return true;
     }
     return false;

@@ -4,7 +4,7 @@
  * Contact/Expires); capability headers; Server; `Content-Length: 0`; empty line. Pure.
  */
 import { normalizeIp } from '../../config/net.js';
-import { parseNameAddr, parseVia, splitHeaderList } from '../wire/headers.js';
+import { parseNameAddr, splitHeaderList, splitHostPort } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { REASONS } from './profiles.js';
 
@@ -21,6 +21,13 @@ export interface ResponseBase {
   cseq: string;
 }
 
+/** True when a name-addr value carries a non-empty `tag` parameter; cheap rejection when `tag` cannot occur. */
+export function hasTag(value: string): boolean {
+  if (!/tag/i.test(value)) return false;
+  const tag = parseNameAddr(value)?.params.get('tag');
+  return tag !== undefined && tag.length > 0;
+}
+
 /** Header value we can echo safely: no CR, LF or NUL (they would break the response framing). */
 function echoable(v: string | null): v is string {
   return v !== null && v.length > 0 && !/[\r\n\0]/.test(v);
@@ -35,15 +42,28 @@ function sameHost(host: string, sourceIp: string): boolean {
 }
 
 /**
+ * The sent-by host of one Via entry (`SIP/2.0/UDP host[:port];params`), IPv6 with its brackets; null when the
+ * entry is not a Via. Same answer as `parseVia(entry).host` without building the parameter map (hot path).
+ */
+export function sentByHost(entry: string): string | null {
+  const semi = entry.indexOf(';');
+  const head = semi === -1 ? entry : entry.slice(0, semi);
+  const m = /^[ \t]*[^ \t/]+[ \t]*\/[ \t]*[^ \t/]+[ \t]*\/[ \t]*[^ \t/]+[ \t]+(.*?)[ \t]*$/.exec(head);
+  if (m === null) return null;
+  const host = splitHostPort(m[1]!).host;
+  return host.length === 0 ? null : host;
+}
+
+/**
  * Adds `;received=<ip>` when the sent-by host differs from the packet source or `rport` is present, and fills a
  * bare `rport` with the source port. An unparsable Via is echoed unchanged.
  */
 export function fixTopVia(entry: string, sourceIp: string, sourcePort: number): string {
-  const via = parseVia(entry);
-  if (via === null) return entry;
+  const host = sentByHost(entry);
+  if (host === null) return entry;
   const semi = entry.indexOf(';');
   if (semi === -1) {
-    return sameHost(via.host, sourceIp) ? entry : `${entry};received=${sourceIp}`;
+    return sameHost(host, sourceIp) ? entry : `${entry};received=${sourceIp}`;
   }
   const head = entry.slice(0, semi);
   const parts = entry.slice(semi + 1).split(';');
@@ -60,7 +80,7 @@ export function fixTopVia(entry: string, sourceIp: string, sourcePort: number): 
       receivedAt = i;
     }
   }
-  if (hasRport || !sameHost(via.host, sourceIp)) {
+  if (hasRport || !sameHost(host, sourceIp)) {
     if (receivedAt !== -1) parts[receivedAt] = `received=${sourceIp}`;
     else parts.push(`received=${sourceIp}`);
   }
@@ -110,7 +130,8 @@ export function responseBase(req: RequestView, sourceIp: string, sourcePort: num
   for (const value of req.vias) {
     if (!echoable(value)) return null;
     if (vias.length === 0) {
-      const entries = splitHeaderList(value);
+      // Most requests carry one entry per Via header: skip the quote-aware split when there is no comma.
+      const entries = value.indexOf(',') === -1 ? [value] : splitHeaderList(value);
       if (entries.length === 0) continue;
       entries[0] = fixTopVia(entries[0]!, sourceIp, sourcePort);
       vias.push(entries.join(', '));
@@ -120,8 +141,7 @@ export function responseBase(req: RequestView, sourceIp: string, sourcePort: num
   }
   const { from, to, callId, cseq } = req;
   if (vias.length === 0 || !echoable(from) || !echoable(to) || !echoable(callId) || !echoable(cseq)) return null;
-  const toTag = parseNameAddr(to)?.params.get('tag');
-  return { vias, from, to, toHasTag: toTag !== undefined && toTag.length > 0, callId, cseq };
+  return { vias, from, to, toHasTag: hasTag(to), callId, cseq };
 }
 
 /** One response to build. */
