@@ -60,6 +60,12 @@ async function main(): Promise<void> {
     ['no sinks', []],
     ['json+syslog+webhook', ['-j', '-s', '--syslog-target', `unix:${rs.socket}`, '-w', healthy.url]],
     ['json+syslog+dead hook', ['-j', '-s', '--syslog-target', `unix:${rs.socket}`, '-w', dead.url]],
+    ...(process.env.BENCH_SINKS_SPLIT
+      ? ([
+          ['json+syslog', ['-j', '-s', '--syslog-target', `unix:${rs.socket}`]],
+          ['webhook only', ['-w', healthy.url]],
+        ] as Array<[string, string[]]>)
+      : []),
   ];
   const best = new Map<string, number>();
   try {

@@ -4,6 +4,8 @@
  * receives and answers SIP. Metrics leave as coalesced deltas/values (prom-client lives on the main thread),
  * logs as records the main thread's logger writes.
  */
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { applyPragmas } from '../store/migrate.js';
@@ -13,6 +15,8 @@ import { createDelivery, errText, type Delivery, type DeliverySettings } from '.
 export interface WebhookWorkerData extends DeliverySettings {
   /** Database file (never `:memory:`). */
   path: string;
+  /** Run the thread at nice ≥10 (Linux), so capture wins the CPU under load. */
+  niceThread: boolean;
 }
 
 /** Main → worker messages. */
@@ -52,6 +56,28 @@ function flushMetrics(): void {
 function metricsChanged(): void {
   metricsTimer ??= setTimeout(flushMetrics, METRICS_EVERY_MS);
 }
+
+/**
+ * Linux: lower this thread's scheduling priority (nice 10, per thread via its task id; lowering needs no
+ * privilege). Under CPU contention capture and replies on the main thread win and delivery takes the slack,
+ * which the durable outbox absorbs; with idle CPU delivery runs at full speed.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.max(10, getNice(tid)));
+  } catch {
+    /* not Linux, or /proc unavailable: keep the default priority */
+  }
+}
+function getNice(tid: number): number {
+  try {
+    return getPriority(tid);
+  } catch {
+    return 0;
+  }
+}
+if (data.niceThread) lowerPriority();
 
 let db: Database.Database | undefined;
 let delivery: Delivery | undefined;

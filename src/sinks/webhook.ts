@@ -141,7 +141,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
 
   /** Starts the delivery thread; resolves once it runs (true) or could not open its connection (false). */
   function startWorker(): Promise<boolean> {
-    const data: WebhookWorkerData = { ...settings, path: store.path };
+    const data: WebhookWorkerData = { ...settings, path: store.path, niceThread: true };
     const w = spawnWorker(data);
     worker = w;
     return new Promise<boolean>((resolve) => {

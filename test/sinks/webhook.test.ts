@@ -6,7 +6,7 @@
 import { after, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -261,6 +261,13 @@ describe('webhook delivery thread', () => {
     const lines = (): Array<[number, string]> =>
       out.split('\n').filter((l) => /^\d+ /.test(l)).map((l) => { const [t, id] = l.split(' '); return [Number(t), id!]; });
     const { store } = await rig(`http://127.0.0.1:${port}/hook`);
+    // Linux: the delivery thread lowers its own priority to nice ≥10 (per thread).
+    const nice = (t: string): number => {
+      const st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const tasks = readdirSync('/proc/self/task');
+    assert.ok(tasks.some((t) => nice(t) >= 10), 'a thread at nice ≥10');
     const warm = Array.from({ length: 10 }, () => makeEvent());
     for (const e of warm) store.append(e);
     await until(() => lines().length >= warm.length, 5000, 'warm-up deliveries');
