@@ -36,16 +36,7 @@ function foundSchema(key: string) {
 const tags = ['SentryPeer compatible'];
 
 /** Registers the SentryPeer-compatible routes. */
-/**
- * Point lookups answered on the main thread: one primary-key probe on a read-only WAL connection takes
- * microseconds and never waits for the writer, while a round trip to the reader worker costs more than the query.
- */
-export interface PointLookups {
-  ipExists(ip: string): boolean;
-  numberExists(raw: string, e164: readonly string[]): boolean;
-}
-
-export function registerCompatRoutes(app: FastifyInstance, reader: Reader, points: PointLookups): void {
+export function registerCompatRoutes(app: FastifyInstance, reader: Reader): void {
   app.get('/', { schema: { tags, summary: 'Liveness (SentryPeer)', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
     async (_req, reply) => sendText(reply, 200, JSON_TYPE, LIT.root));
 
@@ -107,7 +98,7 @@ export function registerCompatRoutes(app: FastifyInstance, reader: Reader, point
     if (req.params.ip === '') return sendText(reply, 404, JSON_TYPE, LIT.notFound);
     const ip = normalizeIp(req.params.ip);
     if (ip === null) return sendText(reply, 400, JSON_TYPE, LIT.invalid);
-    if (points.ipExists(ip)) return sendText(reply, 200, JSON_TYPE, pretty({ bad_actor_found: ip }));
+    if (await reader.query<boolean>('ipExists', { ip })) return sendText(reply, 200, JSON_TYPE, pretty({ bad_actor_found: ip }));
     return sendText(reply, 404, JSON_TYPE, messageBody('No bad actor found'));
   });
 
@@ -125,7 +116,7 @@ export function registerCompatRoutes(app: FastifyInstance, reader: Reader, point
     if (conv) e164.add(conv);
     if (!n.startsWith('+')) e164.add('+' + n);
     else e164.add(n);
-    if (points.numberExists(n, [...e164])) {
+    if (await reader.query<boolean>('numberExists', { raw: n, e164: [...e164] })) {
       return sendText(reply, 200, JSON_TYPE, pretty({ phone_number_found: n }));
     }
     return sendText(reply, 404, JSON_TYPE, messageBody('No phone number found'));

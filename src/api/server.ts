@@ -22,7 +22,6 @@ import {
   ALLOW, BAD_PATH, JSON_TYPE, LIT, errorBody, leadHeaders, orderHeaders, rewriteUrl, sendText, tokenMatches,
 } from './http.js';
 import { ApiError } from './protocol.js';
-import { Queries } from './queries.js';
 import { createReader, type Reader } from './reader.js';
 import { registerV1Routes } from './v1.js';
 
@@ -66,8 +65,6 @@ export function createApiServer(init: ApiServerInit): ApiServer {
     allow: config.allow,
     onError: (err) => log.error({ err }, 'reader worker failed'),
   });
-  // Compat point lookups run here on their own read-only connection (see PointLookups in compat.ts).
-  const points = new Queries(init.dbPath, config.allow);
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   const servers: Server[] = [];
   const bound: Endpoint[] = [];
@@ -213,7 +210,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
       return sendText(reply, 404, JSON_TYPE, LIT.notFound);
     });
 
-    registerCompatRoutes(app, reader, points);
+    registerCompatRoutes(app, reader);
     registerV1Routes(app, { reader, config, peers: init.peers, now: init.now });
 
     app.get('/metrics', {
@@ -288,7 +285,6 @@ export function createApiServer(init: ApiServerInit): ApiServer {
       })));
       servers.length = 0;
       await reader.close();
-      points.reset();
       if (built) await app.close().catch(() => undefined);
     },
   };
