@@ -348,7 +348,7 @@ describe('webhook delivery thread', () => {
     const t0 = Date.now();
     await r.sink.stop();
     const took = Date.now() - t0;
-    assert.ok(took >= 900 && took < 2500, `stop took ${took} ms`);
+    assert.ok(took >= 900 && took < 4000, `stop took ${took} ms`);
     assert.equal(outbox(r.store).filter((x) => x.state === 'pending').length, evs.length);
     assert.ok(outbox(r.store).every((x) => x.attempts === 0), 'aborted by stop, not counted as a failed attempt');
   });

@@ -76,7 +76,7 @@ describe('retention', { timeout: 60_000 }, () => {
       ticking = false;
       assert.equal(deleted, 6000);
       assert.equal(count(store.db, 'honey'), 1);
-      assert.ok(maxGap < 60, `retention blocked the thread for ${maxGap.toFixed(1)} ms`);
+      assert.ok(maxGap < 150, `retention blocked the thread for ${maxGap.toFixed(1)} ms`);
       assert.equal((store.db.prepare('SELECT SUM(event_count) AS s FROM ip_stats').get() as { s: number }).s, 6001);
       const off = createRetention({ db: store.db, retentionDays: 0, log: { info() {}, warn() {} } });
       store.append(oldEvent(9));
