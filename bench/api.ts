@@ -3,7 +3,7 @@
 //   lookups /ip-addresses/{ip} and /numbers/{n} (req/s, p50/p99, ratio to baseline), first page of
 //   /api/v1/ip-addresses, the full nftables export (time, size, peak RSS) and the compat /ip-addresses and /numbers.
 // Usage: node --import tsx bench/api.ts [--events 1000000] [--ips 500000] [--numbers 150000] [--seconds 5] [--dir D]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,7 @@ const IPS = Math.min(Number(values.ips), EVENTS);
 const NUMBERS = Math.min(Number(values.numbers), EVENTS);
 const SECONDS = Number(values.seconds);
 const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'sipwarden-bench-api-'));
+mkdirSync(dir, { recursive: true });
 const path = join(dir, 'bench.db');
 
 const ipOf = (i: number): string =>
