@@ -74,16 +74,20 @@ describe('fixture replay against the daemon', { timeout: 120_000 }, () => {
   test('UDP: each datagram fixture is one row with the manifest fields, noise is not recorded', async () => {
     const files = entries.filter((e) => e.file.endsWith('.sip'));
     const sent = new Map<string, { e: Entry; bytes: Buffer }>();
+    const sockets: dgram.Socket[] = [];
     for (const e of files) {
       const bytes = read(e.file);
-      // One socket per fixture: distinct source ports, so no two fixtures look like retransmissions.
+      // One socket per fixture, all kept open until every fixture is sent: distinct source ports (a closed socket's
+      // port can be handed out again), so no two fixtures share a port or look like retransmissions.
       const sock = dgram.createSocket('udp4');
+      sockets.push(sock);
       await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
       const port = sock.address().port;
       await new Promise<void>((r, j) => sock.send(bytes, d.endpoint('udp').port, '127.0.0.1', (err) => (err ? j(err) : r())));
-      sock.close();
       sent.set(String(port), { e, bytes });
     }
+    for (const sock of sockets) sock.close();
+    assert.equal(sent.size, files.length, 'every fixture from its own port');
     const want = files.filter((e) => e.expected !== 'ignore-no-crash').length;
     assert.ok(want >= 70 && files.length >= 81);
     const rows = await waitFor(() => {
