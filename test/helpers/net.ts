@@ -41,6 +41,8 @@ export function runTool(
     let timedOut = false;
     p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // A tool that exits before reading its stdin must not turn into an EPIPE exception in the test process.
+    p.stdin.on('error', () => {});
     p.stdin.end(opts.input ?? '');
     const t = setTimeout(() => {
       timedOut = true;
