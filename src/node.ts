@@ -9,7 +9,7 @@ import { ERROR_CODES, SipwardenError } from './errors.js';
 import type { HoneypotEvent } from './events/event.js';
 import { announceListening, warnLine, type Endpoint, type Startable } from './lifecycle.js';
 import { createLogger, logLevel, type Logger } from './log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, methodLabel } from './metrics.js';
 import { createCapture } from './sip/capture.js';
 import { extractCredentials } from './sip/responder/credentials.js';
 import { createResponder } from './sip/responder/index.js';
@@ -122,7 +122,11 @@ export async function startNode(config: Config): Promise<RunningNode> {
         store,
         metrics,
         logger: logger.child({ component: 'p2p' }),
-        onPeerEvent: toSinks,
+        onPeerEvent: (event) => {
+          // /metrics counts events by origin (SPEC §9.7); local ones are counted by the capture pipeline.
+          metrics.sipEvents.inc({ transport: event.transport.toLowerCase(), method: methodLabel(event.method), origin: 'peer' });
+          toSinks(event);
+        },
         isAllowedSource: (ip) => allow.matches(ip),
       });
       await p2p.start();

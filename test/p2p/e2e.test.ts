@@ -123,6 +123,8 @@ describe('p2p end to end', { timeout: 180_000 }, () => {
       assert.equal((await getJson<{ events: unknown[] }>(n, '/api/v1/events?origin=local')).events.length, 0);
       const p = (await peersOf(n)).find((x) => x.id === n1.peerId)!;
       assert.ok(p.records_received >= 1);
+      const text = await (await fetch(n.api + '/metrics')).text();
+      assert.match(text, /^sipwarden_sip_events_total\{[^}]*origin="peer"[^}]*\} [1-9]/m, 'peer events counted by origin');
     }
     // Peer events are never republished: node 1 does not get its own event back as a peer event.
     await new Promise((r) => setTimeout(r, 300));
