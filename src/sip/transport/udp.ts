@@ -132,7 +132,13 @@ export function createUdpListener(init: UdpListenerInit): SipListener {
   };
 }
 
-/** `::ffff:1.2.3.4` → `1.2.3.4` (SPEC §6.1). */
+/**
+ * A socket address as SPEC §6.1 stores it: `::ffff:1.2.3.4` → `1.2.3.4`, zone id dropped (`fe80::1%eth0` →
+ * `fe80::1`). The kernel already writes IPv6 in RFC 5952 form, so this stays a cheap fast path instead of a full
+ * `normalizeIp` per packet.
+ */
 export function stripV4Mapped(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  const pct = ip.indexOf('%');
+  const bare = pct === -1 ? ip : ip.slice(0, pct);
+  return bare.startsWith('::ffff:') && bare.includes('.') ? bare.slice(7) : bare;
 }
