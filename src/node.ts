@@ -18,7 +18,7 @@ import { ConnectionTable, createStreamListener } from './sip/transport/stream.js
 import { loadOrCreateTlsMaterial } from './sip/transport/tls-cert.js';
 import type { SipListener } from './sip/transport/types.js';
 import { UDP_RECV_BUFFER, createUdpListener } from './sip/transport/udp.js';
-import { createJsonLogSink } from './sinks/json-log.js';
+import { jsonLogObserverSpec } from './sinks/json-log.js';
 import { createSyslogSink } from './sinks/syslog.js';
 import type { Sink } from './sinks/types.js';
 import { createWebhookSink } from './sinks/webhook.js';
@@ -89,6 +89,11 @@ export async function startNode(config: Config): Promise<RunningNode> {
         }),
       );
     }
+    if (config.jsonLog) {
+      // The JSON log runs in the store's writer thread, on the batches the store already sends there (SPEC §10:
+      // written off the capture path).
+      store.addBatchObserverModule(jsonLogObserverSpec(config.jsonLogFile));
+    }
     try {
       await store.start();
     } catch (err) {
@@ -99,7 +104,6 @@ export async function startNode(config: Config): Promise<RunningNode> {
     started.push(store);
 
     // Sinks (queued, asynchronous). The webhook outbox rides the store's batch transaction.
-    if (config.jsonLog) sinks.push(createJsonLogSink({ path: config.jsonLogFile, metrics, logger: logger.child({ component: 'json-log' }) }));
     if (config.syslog) sinks.push(createSyslogSink({ target: config.syslogTarget, ident: config.syslogIdent, metrics, logger: logger.child({ component: 'syslog' }) }));
     for (const s of sinks) {
       await s.start();
@@ -286,6 +290,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
         return stopping;
       },
       reopen() {
+        store.reopenObservers();
         for (const s of sinks) s.reopen?.();
       },
     };

@@ -9,6 +9,7 @@ import { classifyNumber } from './number-intel.js';
 import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
+import { loadObserverModule, observeAll, type BatchObserver, type BatchObserverSpec, type ObserverContext, type ObserverCount } from './observers.js';
 import type { BatchHook, EventStore, NumberClassifier } from './types.js';
 import type { FromWorker, ToWorker, WriterWorkerData } from './writer-worker.js';
 
@@ -51,6 +52,13 @@ export interface SqliteEventStore extends EventStore {
    * with the worker writer they run on the main thread right after the batch commits, in their own transaction.
    */
   addBatchHookModule(spec: HookModuleSpec): void;
+  /**
+   * Register a batch observer by module (before `start()`): it is built in the writer's thread and sees every
+   * accepted event once, in order, before its batch is committed — also while the database is failing.
+   */
+  addBatchObserverModule(spec: BatchObserverSpec): void;
+  /** SIGHUP: observers reopen their files. */
+  reopenObservers(): void;
   /** Runs a PRAGMA on the writer connection (tests simulate a full disk with `max_page_count`). */
   writerPragma(pragma: string): Promise<unknown>;
   /** Runs one retention pass now; resolves with the rows deleted. */
@@ -61,16 +69,23 @@ export interface SqliteEventStore extends EventStore {
 
 /** Writes batches somewhere; rejects when the batch was not committed (rolled back). */
 interface Backend {
-  write(events: HoneypotEvent[]): Promise<{ ids: number[]; seconds: number }>;
+  /** Observes `events` from `observeFrom` on, then commits them all. */
+  write(events: HoneypotEvent[], observeFrom: number): Promise<{ ids: number[]; seconds: number }>;
+  /** Observes without committing. */
+  observe(events: HoneypotEvent[]): void;
+  reopen(): void;
   pragma(p: string): Promise<unknown>;
   retention(): Promise<number>;
   close(): Promise<void>;
 }
 
-function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention): Backend {
+type LoadedObserver = { spec: BatchObserverSpec; observer: BatchObserver; context: ObserverContext };
+
+function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: LoadedObserver[]): Backend {
   const writer = new BatchWriter(db, classifier, hooks);
   return {
-    write(events) {
+    write(events, observeFrom) {
+      if (observeFrom < events.length) observeAll(observers, observeFrom === 0 ? events : events.slice(observeFrom));
       const t0 = process.hrtime.bigint();
       try {
         const ids = writer.write(events);
@@ -79,13 +94,24 @@ function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks:
         return Promise.reject(err as Error);
       }
     },
+    observe: (events) => observeAll(observers, events),
+    reopen() {
+      for (const o of observers) o.observer.reopen?.();
+    },
     pragma: (p) => Promise.resolve(db.pragma(p)),
     retention: () => retention.runOnce(),
-    close: () => retention.stop(),
+    async close() {
+      await retention.stop();
+      for (const o of observers) o.observer.close?.();
+    },
   };
 }
 
-async function workerBackend(data: WriterWorkerData, logger: Logger): Promise<Backend> {
+async function workerBackend(
+  data: WriterWorkerData,
+  logger: Logger,
+  onCount: (sink: string, kind: ObserverCount, n: number) => void,
+): Promise<Backend> {
   let worker: Worker;
   if (import.meta.url.endsWith('.ts')) {
     // Running from TypeScript sources (tests, bench under tsx): the worker needs tsx's loader registered first.
@@ -124,6 +150,7 @@ async function workerBackend(data: WriterWorkerData, logger: Logger): Promise<Ba
           pending.delete(m.id);
           break;
         case 'log': logger[m.level](m.obj, m.msg); break;
+        case 'counts': for (const c of m.counts) onCount(c.sink, c.kind, c.n); break;
         case 'closed': closed?.(); break;
       }
     });
@@ -139,7 +166,13 @@ async function workerBackend(data: WriterWorkerData, logger: Logger): Promise<Ba
     });
   };
   return {
-    write: (events) => call({ type: 'batch', id: nextId++, events }),
+    write: (events, observeFrom) => call({ type: 'batch', id: nextId++, events, observeFrom }),
+    observe(events) {
+      if (!dead) worker.postMessage({ type: 'observe', events } satisfies ToWorker);
+    },
+    reopen() {
+      if (!dead) worker.postMessage({ type: 'reopen' } satisfies ToWorker);
+    },
     pragma: (pragma) => call({ type: 'pragma', id: nextId++, pragma }),
     retention: () => call({ type: 'retention', id: nextId++ }),
     async close() {
@@ -179,6 +212,14 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   let nodeId = '';
   const fnHooks: BatchHook[] = [];
   const moduleHooks: HookModuleSpec[] = [];
+  const observerSpecs: BatchObserverSpec[] = [];
+  const countObserver = (sink: string, kind: ObserverCount, n: number): void => {
+    const counter = kind === 'delivered' ? metrics.sinkDelivered : kind === 'dropped' ? metrics.sinkDropped : metrics.sinkErrors;
+    counter.labels({ sink }).inc(n);
+  };
+  /** How many events of a chunk the observers have seen (a chunk may grow after it was observed). */
+  const observedOf = new WeakMap<HoneypotEvent[], number>();
+  let observeTimer: NodeJS.Timeout | undefined;
 
   // Queue of chunks, each ≤ batchMax events: the head chunk is the next batch (O(1) take, no array shifting).
   const chunks: HoneypotEvent[][] = [];
@@ -228,10 +269,24 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     attempt();
   }
 
+  /** Shows the observers every queued event they have not seen yet (used while the database is failing). */
+  function observePending(): void {
+    for (const c of chunks) {
+      const seen = observedOf.get(c) ?? 0;
+      if (seen < c.length) {
+        backend?.observe(c.slice(seen));
+        observedOf.set(c, c.length);
+      }
+    }
+  }
+
   function attempt(): void {
     const batch = inflight!;
-    backend!.write(batch).then(
+    const seen = observedOf.get(batch) ?? 0;
+    observedOf.set(batch, batch.length);
+    backend!.write(batch, seen).then(
       ({ ids, seconds }) => {
+        if (observeTimer) { clearInterval(observeTimer); observeTimer = undefined; }
         metrics.storeBatchSeconds.observe(seconds);
         init.onBatch?.(batch.length, seconds);
         inflight = null;
@@ -254,6 +309,11 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
             'store write failed; retrying with backoff (capture continues)',
           );
         }
+        // The JSON log and other observers must not wait for the database to recover.
+        if (observerSpecs.length > 0 && !observeTimer) {
+          observeTimer = setInterval(observePending, Math.max(10, delayMs));
+          observeTimer.unref();
+        }
         const wait = Math.min(5000, 50 * 2 ** Math.min(failures - 1, 7));
         if (stopping && stopDeadline !== 0 && now + wait > stopDeadline) {
           giveUp();
@@ -268,6 +328,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   /** stop() ran out of time with the database still failing: count what is left as dropped. */
   function giveUp(): void {
     const lost = (inflight?.length ?? 0) + queued;
+    observePending();
+    if (observeTimer) { clearInterval(observeTimer); observeTimer = undefined; }
     metrics.storeDropped.inc(lost);
     log.error({ code: ERROR_CODES.STORE_WRITE_FAILED, lost }, 'store still failing at shutdown; queued events lost');
     inflight = null;
@@ -313,10 +375,19 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
           fnHooks.unshift(...loaded);
           const hooks = fnHooks;
           const retention = createRetention({ db, retentionDays: init.retentionDays ?? 0, log });
-          backend = mainBackend(db, classifier, hooks, retention);
+          const observers: LoadedObserver[] = [];
+          for (const spec of observerSpecs) {
+            const context: ObserverContext = { count: (kind, n) => countObserver(spec.sink, kind, n) };
+            observers.push({ spec, context, observer: await loadObserverModule(spec, context) });
+          }
+          backend = mainBackend(db, classifier, hooks, retention, observers);
           retention.start();
         } else {
-          backend = await workerBackend({ path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks }, log);
+          backend = await workerBackend(
+            { path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks, observerModules: observerSpecs },
+            log,
+            countObserver,
+          );
         }
       } catch (err) {
         db.close();
@@ -375,6 +446,15 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     addBatchHookModule(spec) {
       if (started) throw new SipwardenError(ERROR_CODES.INTERNAL, 'addBatchHookModule after start()');
       moduleHooks.push(spec);
+    },
+
+    addBatchObserverModule(spec) {
+      if (started) throw new SipwardenError(ERROR_CODES.INTERNAL, 'addBatchObserverModule after start()');
+      observerSpecs.push(spec);
+    },
+
+    reopenObservers() {
+      backend?.reopen();
     },
 
     writerPragma(p) {

@@ -10,17 +10,23 @@ import { classifyNumber } from './number-intel.js';
 import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
+import { loadObserverModule, observeAll, type BatchObserver, type BatchObserverSpec, type ObserverContext, type ObserverCount } from './observers.js';
 
 /** Data the main thread hands the worker. */
 export interface WriterWorkerData {
   path: string;
   retentionDays: number;
   hookModules: HookModuleSpec[];
+  observerModules: BatchObserverSpec[];
 }
 
 /** Main → worker messages. */
 export type ToWorker =
-  | { type: 'batch'; id: number; events: HoneypotEvent[] }
+  /** Commit `events`; the ones from `observeFrom` on are shown to the observers first (retries pass the length). */
+  | { type: 'batch'; id: number; events: HoneypotEvent[]; observeFrom: number }
+  /** Show events to the observers without committing them (the store is failing and retrying an older batch). */
+  | { type: 'observe'; events: HoneypotEvent[] }
+  | { type: 'reopen' }
   | { type: 'pragma'; id: number; pragma: string }
   | { type: 'retention'; id: number }
   | { type: 'close' };
@@ -33,6 +39,7 @@ export type FromWorker =
   | { type: 'failed'; id: number; message: string; code: string | null }
   | { type: 'result'; id: number; value: unknown; error: string | null }
   | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
+  | { type: 'counts'; counts: { sink: string; kind: ObserverCount; n: number }[] }
   | { type: 'closed' };
 
 const port = parentPort!;
@@ -42,6 +49,17 @@ const send = (m: FromWorker): void => port.postMessage(m);
 let db: Database.Database;
 let writer: BatchWriter;
 let retention: Retention;
+const observers: { spec: BatchObserverSpec; observer: BatchObserver; context: ObserverContext }[] = [];
+let counts: { sink: string; kind: ObserverCount; n: number }[] = [];
+
+/** Observes a batch and sends the counters it produced back to the main thread's registry. */
+function observe(events: readonly HoneypotEvent[]): void {
+  observeAll(observers, events);
+  if (counts.length > 0) {
+    send({ type: 'counts', counts });
+    counts = [];
+  }
+}
 
 async function init(): Promise<void> {
   db = new Database(data.path, { fileMustExist: true });
@@ -49,6 +67,10 @@ async function init(): Promise<void> {
   tuneWriter(db);
   writer = new BatchWriter(db, classifyNumber);
   for (const spec of data.hookModules) writer.hooks.push(await loadHookModule(spec));
+  for (const spec of data.observerModules) {
+    const context: ObserverContext = { count: (kind, n) => counts.push({ sink: spec.sink, kind, n }) };
+    observers.push({ spec, context, observer: await loadObserverModule(spec, context) });
+  }
   retention = createRetention({
     db,
     retentionDays: data.retentionDays,
@@ -69,6 +91,7 @@ port.on('message', (m: ToWorker) => {
   void ready.then(async () => {
     switch (m.type) {
       case 'batch': {
+        if (m.observeFrom < m.events.length) observe(m.observeFrom === 0 ? m.events : m.events.slice(m.observeFrom));
         const t0 = process.hrtime.bigint();
         try {
           const ids = writer.write(m.events);
@@ -79,6 +102,12 @@ port.on('message', (m: ToWorker) => {
         }
         break;
       }
+      case 'observe':
+        observe(m.events);
+        break;
+      case 'reopen':
+        for (const o of observers) o.observer.reopen?.();
+        break;
       case 'pragma':
         try {
           send({ type: 'result', id: m.id, value: db.pragma(m.pragma), error: null });
@@ -91,6 +120,7 @@ port.on('message', (m: ToWorker) => {
         break;
       case 'close':
         await retention.stop();
+        for (const o of observers) o.observer.close?.();
         try {
           db.close();
         } finally {

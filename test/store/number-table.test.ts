@@ -24,7 +24,7 @@ const CASES: Array<{ ruri: string; raw: string; e164: string | null; country: st
 ];
 
 test('called numbers: raw form, E.164, country and number type (once per distinct number)', async () => {
-  const store = createMemoryStore({ path: ':memory:', metrics: new Metrics({ processMetrics: false }), logger: createLogger('silent') });
+  const store = createMemoryStore({ metrics: new Metrics({ processMetrics: false }), logger: createLogger('silent') });
   await store.start();
   try {
     for (const c of CASES) {
