@@ -2,6 +2,7 @@ import type { CapturedAuth, HoneypotEvent } from '../events/event.js';
 import { newUuid, receiptTime } from '../events/event.js';
 import type { Logger } from '../log.js';
 import { methodLabel, type Metrics } from '../metrics.js';
+import { hashBegin, hashEnd, hashMix, hashMixInt } from './key-hash.js';
 import { parseSipMessage } from './wire/parse.js';
 import { extractFields } from './wire/extract.js';
 import { DEFAULT_BUDGETS, type ParseBudgets } from './wire/types.js';
@@ -32,31 +33,18 @@ export interface CaptureInit {
 const NO_OUTCOME: ResponderOutcome = { responseCode: null, sourceVerified: false };
 
 /**
- * A 53-bit hash of the retransmission key (transport, source ip:port, top-Via branch, Call-ID, CSeq), from two
- * independent 32-bit FNV-1a variants. Numbers, not strings: a string key built from header values keeps each
- * message's text alive through V8's sliced and concatenated strings (measured: ~150 MB at 20k requests/s). A false
- * match needs two distinct requests with equal 53-bit hashes within 32 s (≈2·10⁻⁶ at 200,000 remembered keys).
+ * The retransmission key (transport, source ip:port, top-Via branch, Call-ID, CSeq) as a number (see
+ * {@link hashEnd}): numbers, not strings, so remembered keys never keep message text alive.
  */
 export function requestKey(transport: string, ip: string, port: number, branch: string, callId: string, cseq: string): number {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x050c5d1f;
-  const mix = (s: string): void => {
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h2 >>> 15);
-    }
-    // Separator, so ("ab","c") and ("a","bc") differ.
-    h1 = Math.imul(h1 ^ 0x7c, 0x01000193);
-    h2 = Math.imul(h2 ^ 0x7c, 0x01000193) ^ (h2 >>> 15);
-  };
-  mix(transport);
-  mix(ip);
-  mix(String(port));
-  mix(branch);
-  mix(callId);
-  mix(cseq);
-  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) >>> 11);
+  hashBegin();
+  hashMix(transport);
+  hashMix(ip);
+  hashMixInt(port);
+  hashMix(branch);
+  hashMix(callId);
+  hashMix(cseq);
+  return hashEnd();
 }
 
 /**
@@ -85,14 +73,14 @@ export function createCapture(init: CaptureInit): MessageHandler {
     return false;
   }
 
-  // Labelled counter children cached per label set: prom-client hashes the labels object on every inc().
+  // Hot-path counter children cached per label set (see Metrics.hotCounter).
   const eventCounters = new Map<string, { inc(): void }>();
   function countEvent(transportLabel: string, method: string): void {
     const label = methodLabel(method);
     const k = transportLabel + label;
     let c = eventCounters.get(k);
     if (c === undefined) {
-      c = init.metrics.sipEvents.labels({ transport: transportLabel, method: label, origin: 'local' });
+      c = init.metrics.hotCounter(init.metrics.sipEvents, { transport: transportLabel, method: label, origin: 'local' });
       eventCounters.set(k, c);
     }
     c.inc();
@@ -157,8 +145,9 @@ export function createCapture(init: CaptureInit): MessageHandler {
         calledNumber: fields.calledNumber,
         calledNumberE164: fields.calledNumberE164,
         userAgent: fields.userAgent,
-        // Invalid UTF-8 becomes U+FFFD here; the exact bytes are kept in sipMessageRaw.
-        sipMessage: msg.raw.toString('utf8'),
+        // Invalid UTF-8 becomes U+FFFD here; the exact bytes are kept in sipMessageRaw. A pure-ASCII message
+        // reuses the parser's text (same characters), so the event and the header values share one string.
+        sipMessage: msg.text ?? msg.raw.toString('utf8'),
         sipMessageRaw: msg.rawIsUtf8 ? null : Buffer.from(msg.raw),
         collectedMethod,
         createdByNodeId: init.nodeId,

@@ -32,6 +32,20 @@ test('timestamps are UTC with exactly 9 fractional digits, also across the per-s
 
 test('uuids are lowercase v4', () => {
   assert.match(newUuid(), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  // Across pool refills: unique, always v4/variant 10, and every random nibble position takes all 16 values.
+  const seen = new Set<string>();
+  const values = Array.from({ length: 36 }, () => new Set<string>());
+  for (let k = 0; k < 5000; k++) {
+    const u = newUuid();
+    assert.match(u, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    seen.add(u);
+    for (let c = 0; c < 36; c++) values[c]!.add(u[c]!);
+  }
+  assert.equal(seen.size, 5000);
+  for (let c = 0; c < 36; c++) {
+    const expected = [8, 13, 18, 23].includes(c) ? 1 : c === 14 ? 1 : c === 19 ? 4 : 16;
+    assert.equal(values[c]!.size, expected, `position ${c}`);
+  }
 });
 
 const event: HoneypotEvent = {

@@ -159,6 +159,7 @@ test('property: extractCredentials never throws on arbitrary header values and t
         body: Buffer.alloc(0),
         raw: Buffer.alloc(0),
         rawIsUtf8: true,
+        text: null,
         budgetExceeded: [],
       };
       const r = extractCredentials(msg);

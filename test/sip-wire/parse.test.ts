@@ -132,8 +132,10 @@ describe('headers', () => {
     assert.ok(r.ok);
     if (!r.ok) return;
     assert.equal(r.msg.rawIsUtf8, false);
+    assert.equal(r.msg.text, null, 'no ASCII text for a non-ASCII message');
     assert.equal(getHeader(r.msg, 'user-agent'), 'a\ufffd\ufffdb');
     assert.equal(req('OPTIONS sip:x SIP/2.0\r\n\r\n').rawIsUtf8, true);
+    assert.equal(req('\r\nOPTIONS sip:x SIP/2.0\r\n\r\n').text, '\r\nOPTIONS sip:x SIP/2.0\r\n\r\n', 'ASCII text is the whole message');
   });
 });
 

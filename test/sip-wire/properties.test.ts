@@ -32,6 +32,9 @@ function checkTotal(buf: Buffer, budgets?: ParseBudgets): void {
   // A value comes from at most maxLine line bytes; each byte decodes to at most one UTF-16 unit.
   for (const h of r.msg.headers) assert.ok(h.rawName.length + h.value.length <= maxLine);
   assert.ok(r.msg.body.length <= buf.length);
+  // The ASCII fast path's text is exactly the UTF-8 decoding the event would otherwise make.
+  if (r.msg.text !== null) assert.equal(r.msg.text, buf.toString('utf8'));
+  else assert.ok(!buf.every((x) => x < 0x80), 'an ASCII message has its text');
   const f = extractFields(r.msg);
   assert.ok(!/[\x00-\x1f\x7f]/.test(f.userAgent));
   assert.equal(typeof f.calledNumber, 'string');

@@ -8,6 +8,7 @@ import type { ProfileName } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import { escapeAttackerText, type Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
+import { hashBegin, hashEnd, hashMix } from '../key-hash.js';
 import { parseNameAddr, parseUri, topViaBranch } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { parseDecoyExtensions, type DecoySet } from './decoys.js';
@@ -63,11 +64,12 @@ interface Transaction {
   key: string;
   /** Secondary key (source + Call-ID + CSeq number) for INVITEs: finds them from ACK/CANCEL with a new branch. */
   callKey: string | null;
-  callId: string;
-  cseq: string;
+  /** Hash of Call-ID and CSeq: a number, so a remembered transaction keeps no message text alive. */
+  match: number;
   method: string;
   toTag: string;
-  base: ResponseBase;
+  /** What responses copy from the request; released once a non-INVITE transaction has its final. */
+  base: ResponseBase | null;
   reply: ReplyChannel;
   transport: InboundRequest['transport'];
   ip: string;
@@ -136,13 +138,13 @@ export function createResponder(init: ResponderInit): Responder {
 
   // ---- sending -------------------------------------------------------------------------------------------
 
-  // Labelled children cached: prom-client hashes the label object on every `inc(labels)`.
+  // Hot-path children cached per label set (see Metrics.hotCounter).
   const replyCounters = new Map<string, { inc(): void }>();
   function replyCounter(transport: string, status: number): { inc(): void } {
     const k = `${transport}|${status}`;
     let c = replyCounters.get(k);
     if (c === undefined) {
-      c = metrics.sipReplies.labels(transport.toLowerCase(), String(status));
+      c = metrics.hotCounter(metrics.sipReplies, { transport: transport.toLowerCase(), status: String(status) });
       replyCounters.set(k, c);
     }
     return c;
@@ -184,11 +186,13 @@ export function createResponder(init: ResponderInit): Responder {
 
   /** Sends a response of a transaction and records it as the one a retransmission gets. */
   function sendTx(tx: Transaction, spec: ResponseSpec): boolean {
-    const bytes = buildResponse(tx.base, spec);
+    const base = tx.base;
+    if (base === null) return false;
+    const bytes = buildResponse(base, spec);
     tx.last = bytes;
     tx.lastStatus = spec.status;
     const ok = emit(tx.reply, tx.transport, tx.ip, bytes, spec.status);
-    if (ok && spec.toTag !== null && !tx.base.toHasTag && tx.transport === 'UDP') rememberTag(tx.ip, spec.toTag);
+    if (ok && spec.toTag !== null && !base.toHasTag && tx.transport === 'UDP') rememberTag(tx.ip, spec.toTag);
     return ok;
   }
 
@@ -215,6 +219,9 @@ export function createResponder(init: ResponderInit): Responder {
     tx.final = spec.status;
     const ok = sendTx(tx, spec);
     if (spec.status >= 300) startResend(tx);
+    // A non-INVITE transaction sends nothing new after its final (a retransmission gets `last`): drop the
+    // request's header strings now rather than keep them for the transaction's 32 s.
+    if (tx.method !== 'INVITE') tx.base = null;
     return ok;
   }
 
@@ -347,8 +354,12 @@ export function createResponder(init: ResponderInit): Responder {
     }
 
     const key = `${srcKey}|${branch ?? `nobranch:${callId}|${cseq}`}|${method}`;
+    hashBegin();
+    hashMix(callId);
+    hashMix(cseq);
+    const match = hashEnd();
     const existing = txs.get(key);
-    if (existing !== undefined && existing.callId === callId && existing.cseq === cseq && now() < existing.expiresAt) {
+    if (existing !== undefined && existing.match === match && now() < existing.expiresAt) {
       // Retransmission: the same bytes again (RFC 3261 §17.2: the most recent response).
       txs.delete(key);
       txs.set(key, existing);
@@ -361,8 +372,7 @@ export function createResponder(init: ResponderInit): Responder {
     const tx: Transaction = {
       key,
       callKey: method === 'INVITE' ? `${srcKey}|${callId}|${cseqNumber(cseq)}` : null,
-      callId,
-      cseq,
+      match,
       method,
       toTag: randomHex(5),
       base,

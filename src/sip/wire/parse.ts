@@ -273,6 +273,7 @@ function parseUnsafe(buf: Buffer, budgets: ParseBudgets): ParseResult {
     body,
     raw: buf,
     rawIsUtf8: ascii || isUtf8(buf),
+    text: ascii ? t : null,
     budgetExceeded: hc.budgetExceeded,
   };
   return { ok: true, msg };

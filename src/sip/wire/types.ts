@@ -61,6 +61,8 @@ export interface SipRequest {
   raw: Buffer;
   /** True when `raw` is valid UTF-8. */
   rawIsUtf8: boolean;
+  /** The whole message as a string when it is pure ASCII (then it equals `raw` decoded as UTF-8), else null. */
+  text: string | null;
   /** Budgets exceeded while parsing (the request is still an event). */
   budgetExceeded: BudgetName[];
 }
