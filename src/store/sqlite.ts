@@ -5,7 +5,6 @@ import type { Metrics } from '../metrics.js';
 import { newUuid, type HoneypotEvent } from '../events/event.js';
 import { ERROR_CODES, SipwardenError } from '../errors.js';
 import { applyPragmas, ensureNodeId, openAndMigrate } from './migrate.js';
-import { classifyNumber } from './number-intel.js';
 import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
@@ -29,7 +28,7 @@ export interface SqliteStoreInit {
   batchMaxDelayMs?: number;
   /** Events held while the database is failing; beyond it events are dropped and counted. Default 200,000. */
   maxBacklog?: number;
-  /** Number classifier for `number_stats`. Default {@link classifyNumber}. A custom one forces the main-thread writer. */
+  /** Number classifier for `number_stats`. Default: libphonenumber (`number-intel.ts`). A custom one forces the main-thread writer. */
   classifier?: NumberClassifier;
   /**
    * Where the writer runs: `worker` (a worker thread with its own connection; the default for files) or `main`
@@ -201,9 +200,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   const delayMs = Math.max(0, init.batchMaxDelayMs ?? 100);
   const maxBacklog = Math.max(batchMax, init.maxBacklog ?? 200_000);
   const stopTimeoutMs = init.stopTimeoutMs ?? 4000;
-  const classifier = init.classifier ?? classifyNumber;
   const mode: 'main' | 'worker' =
-    path === ':memory:' || init.classifier !== undefined && init.classifier !== classifyNumber ? 'main'
+    path === ':memory:' || init.classifier !== undefined ? 'main'
       : init.writer === 'main' ? 'main' : 'worker';
   if (init.writer === 'worker' && mode === 'main') log.warn({ path }, 'worker writer not possible here; using the main-thread writer');
 
@@ -380,6 +378,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
             const context: ObserverContext = { count: (kind, n) => countObserver(spec.sink, kind, n) };
             observers.push({ spec, context, observer: await loadObserverModule(spec, context) });
           }
+          // libphonenumber's metadata costs megabytes of heap: load it only in the thread that classifies.
+          const classifier = init.classifier ?? (await import('./number-intel.js')).classifyNumber;
           backend = mainBackend(db, classifier, hooks, retention, observers);
           retention.start();
         } else {

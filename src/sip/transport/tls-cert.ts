@@ -1,6 +1,5 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { ERROR_CODES, SipwardenError } from '../../errors.js';
 
 export interface TlsMaterial {
@@ -29,6 +28,8 @@ export async function loadOrCreateTlsMaterial(opts: {
     if (existsSync(certPath) && existsSync(keyPath)) {
       return { cert: readFileSync(certPath), key: readFileSync(keyPath), origin: 'reused' };
     }
+    // Loaded only when a certificate is made (once per data dir): the X.509 toolkit costs ~7 MB of RSS.
+    const { generate } = await import('selfsigned');
     const now = new Date();
     const notAfter = new Date(now);
     notAfter.setUTCFullYear(now.getUTCFullYear() + 10);
