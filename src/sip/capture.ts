@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { methodLabel, type Metrics } from '../metrics.js';
 import { hashBegin, hashEnd, hashMix, hashMixInt } from './key-hash.js';
 import { parseSipMessage } from './wire/parse.js';
+import { RecentKeys } from './recent-keys.js';
 import { extractFields } from './wire/extract.js';
 import { DEFAULT_BUDGETS, type ParseBudgets } from './wire/types.js';
 import type { ReplyChannel, Responder, ResponderOutcome } from './responder/types.js';
@@ -55,23 +56,7 @@ export function createCapture(init: CaptureInit): MessageHandler {
   const budgets: ParseBudgets = { ...DEFAULT_BUDGETS, maxMessageBytes: init.maxMessageBytes ?? DEFAULT_BUDGETS.maxMessageBytes };
   const now = init.now ?? Date.now;
   const collectedMethod = init.responder ? 'responsive' : 'passive';
-  // Two generations of request keys (key → first-seen ms). A lookup checks both; the young one becomes the old one
-  // every window (or when it is full), so memory stays bounded and no per-packet trimming or iterator is needed.
-  let young = new Map<number, number>();
-  let old = new Map<number, number>();
-  let rotatedAt = now();
-
-  function isRetransmission(key: number, t: number): boolean {
-    if (t - rotatedAt >= RETRANSMISSION_WINDOW_MS || young.size >= MAX_REMEMBERED / 2) {
-      old = young;
-      young = new Map();
-      rotatedAt = t;
-    }
-    const at = young.get(key) ?? old.get(key);
-    if (at !== undefined && t - at < RETRANSMISSION_WINDOW_MS) return true;
-    young.set(key, t);
-    return false;
-  }
+  const recent = new RecentKeys(RETRANSMISSION_WINDOW_MS, MAX_REMEMBERED / 2, now());
 
   // Hot-path counter children cached per label set (see Metrics.hotCounter).
   const eventCounters = new Map<string, { inc(): void }>();
@@ -106,7 +91,7 @@ export function createCapture(init: CaptureInit): MessageHandler {
       // SPEC §7.2: same source ip:port, top-Via branch, Call-ID and CSeq within 32 s → not a new event.
       if (fields.callId !== null || fields.topViaBranch !== null) {
         const key = requestKey(meta.transport, meta.source.ip, meta.source.port, fields.topViaBranch ?? '', fields.callId ?? '', fields.cseq ?? '');
-        if (isRetransmission(key, now())) {
+        if (recent.seenElseAdd(key, now())) {
           init.metrics.sipRetransmissions.inc({ transport: transportLabel });
           init.responder?.handle(
             { msg, transport: meta.transport, source: meta.source, local: meta.local, receivedAtUs: time.eventTimeUs, retransmission: true },
