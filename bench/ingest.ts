@@ -14,7 +14,7 @@ import { blast } from './lib/blast.js';
 import { metric, rssMb, rssSampler, startDaemon } from './lib/daemon.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const RATES = (process.env.BENCH_RATES ?? '10000,20000,30000,50000,100000').split(',').map(Number);
+const RATES = (process.env.BENCH_RATES ?? '20000,25000,30000,40000,50000,75000,100000,150000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
 const pct = (x: number): string => (100 * x).toFixed(2) + ' %';
@@ -96,7 +96,20 @@ async function soak(): Promise<string> {
   }
 }
 
+/** Idle RSS of the issue's exact configuration (`-r -j`, sqlite store, no API), 2 s after start. */
+async function idleRss(): Promise<number> {
+  const d = await startDaemon(['-r', '-j', '--sip-listen', '127.0.0.1:0', '--no-tls'], { expect: { udp: 1 } });
+  try {
+    await new Promise((r) => setTimeout(r, 2000));
+    return rssMb(d.pid);
+  } finally {
+    await d.stop();
+    cleanup(d.dataDir);
+  }
+}
+
 console.log(`ingest benchmark, ${new Date().toISOString()}, 500-byte OPTIONS, ${SECONDS} s per rate, 64 loopback sources`);
+console.log(`idle RSS of sipwarden -r -j: ${(await idleRss()).toFixed(0)} MB (target ≤ 120 MB)`);
 let bestBase = 0;
 let bestOurs = 0;
 for (const rate of RATES) {

@@ -150,3 +150,8 @@ export function newUuid(): string {
   }
   return uuidText.toString('latin1');
 }
+
+/** Rough in-memory size of an event, for byte bounds on queues: the message dominates; the rest is an allowance. */
+export function estimateEventBytes(e: HoneypotEvent): number {
+  return 512 + e.sipMessage.length + e.userAgent.length + (e.sipMessageRaw?.length ?? 0);
+}

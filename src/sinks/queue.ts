@@ -7,10 +7,7 @@ export const SINK_QUEUE_MAX_EVENTS = 10_000;
 /** …or this many (estimated) bytes, whichever is reached first. */
 export const SINK_QUEUE_MAX_BYTES = 16 * 1024 * 1024;
 
-/** Rough in-memory size of an event: the message dominates; the rest is a fixed allowance for fields. */
-export function estimateEventBytes(e: HoneypotEvent): number {
-  return 512 + e.sipMessage.length + e.userAgent.length + (e.sipMessageRaw?.length ?? 0);
-}
+export { estimateEventBytes } from '../events/event.js';
 
 export interface SinkQueueInit<T> {
   /** Metric label (`json_log`, `syslog`, …). */

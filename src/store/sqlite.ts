@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { newUuid, type HoneypotEvent } from '../events/event.js';
+import { estimateEventBytes, newUuid, type HoneypotEvent } from '../events/event.js';
 import { ERROR_CODES, SipwardenError } from '../errors.js';
 import { applyPragmas, ensureNodeId, openAndMigrate } from './migrate.js';
 import { createRetention, type Retention } from './retention.js';
@@ -28,6 +28,11 @@ export interface SqliteStoreInit {
   batchMaxDelayMs?: number;
   /** Events held while the database is failing; beyond it events are dropped and counted. Default 200,000. */
   maxBacklog?: number;
+  /**
+   * The same bound in (estimated) bytes, whichever is reached first. Default 64 MiB: 200,000 events of 60 KB
+   * would otherwise hold 12 GB while the database is failing.
+   */
+  maxBacklogBytes?: number;
   /** Number classifier for `number_stats`. Default: libphonenumber (`number-intel.ts`). A custom one forces the main-thread writer. */
   classifier?: NumberClassifier;
   /**
@@ -199,6 +204,9 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   const batchMax = Math.max(1, init.batchMaxEvents ?? 1000);
   const delayMs = Math.max(0, init.batchMaxDelayMs ?? 100);
   const maxBacklog = Math.max(batchMax, init.maxBacklog ?? 200_000);
+  const maxBacklogBytes = Math.max(1, init.maxBacklogBytes ?? 64 * 1024 * 1024);
+  /** Estimated bytes of the events queued or in flight. */
+  let backlogBytes = 0;
   const stopTimeoutMs = init.stopTimeoutMs ?? 4000;
   const mode: 'main' | 'worker' =
     path === ':memory:' || init.classifier !== undefined ? 'main'
@@ -290,6 +298,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         inflight = null;
         failures = 0;
         committed += batch.length;
+        for (const e of batch) backlogBytes -= estimateEventBytes(e);
         metrics.storeQueueDepth.set(queued);
         if (mode === 'worker' && fnHooks.length > 0) runMainThreadHooks(batch, ids);
         settle();
@@ -333,6 +342,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     inflight = null;
     chunks.length = 0;
     queued = 0;
+    backlogBytes = 0;
     committed = appended;
     settle();
   }
@@ -401,12 +411,13 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     append(event) {
       try {
         if (stopPromise && !stopping) { metrics.storeDropped.inc(); return; }
-        if (queued + (inflight?.length ?? 0) >= maxBacklog) {
+        const size = estimateEventBytes(event);
+        if (queued + (inflight?.length ?? 0) >= maxBacklog || backlogBytes + size > maxBacklogBytes) {
           metrics.storeDropped.inc();
           const now = Date.now();
           if (now - lastDropLog >= 60_000) {
             lastDropLog = now;
-            log.error({ maxBacklog }, 'store backlog full; dropping events (counted in sipwarden_store_dropped_total)');
+            log.error({ maxBacklog, maxBacklogBytes }, 'store backlog full; dropping events (counted in sipwarden_store_dropped_total)');
           }
           return;
         }
@@ -414,6 +425,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         if (tail === undefined || tail.length >= batchMax) { tail = []; chunks.push(tail); }
         tail.push(event);
         queued++;
+        backlogBytes += size;
         appended++;
         if (queued === 1 || tail.length === batchMax) schedule();
       } catch {

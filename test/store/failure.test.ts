@@ -47,6 +47,35 @@ for (const writer of ['worker', 'main'] as const) {
       }
     });
 
+    test('the backlog is bounded in bytes too: a flood of 60 KB messages during an outage cannot exhaust memory', async () => {
+      const path = join(tmp.dir, `bytes-${writer}.db`);
+      // The default bound (64 MiB), not a test-sized one: 200,000 events of 60 KB would be 12 GB.
+      const { store, metrics } = openStore(path, { writer });
+      await store.start();
+      try {
+        store.append(makeEvent());
+        await store.flush();
+        const pages = (await store.writerPragma('page_count')) as { page_count: number }[];
+        await store.writerPragma(`max_page_count = ${pages[0]!.page_count}`);
+        const big = 'x'.repeat(60_000);
+        for (let i = 0; i < 3000; i++) store.append(makeEvent({ sipMessage: big, sourceIp: '192.0.2.210' }));
+        const each = 512 + 60_000 + 'friendly-scanner'.length;
+        const fits = Math.floor((64 * 1024 * 1024) / each);
+        assert.ok(Math.abs(store.queueDepth - fits) <= 1, `queued ${store.queueDepth}, expected ≈ ${fits}`);
+        assert.equal(await counterValue(metrics.storeDropped), 3000 - store.queueDepth);
+        const held = store.queueDepth;
+        await store.writerPragma('max_page_count = 1073741823');
+        await store.flush();
+        // Once committed, the bound frees up again.
+        store.append(makeEvent({ sipMessage: big, sourceIp: '192.0.2.210' }));
+        await store.flush();
+        const c = (store.db.prepare("SELECT COUNT(*) AS c FROM honey WHERE source_ip = '192.0.2.210'").get() as { c: number }).c;
+        assert.equal(c, held + 1);
+      } finally {
+        await store.stop();
+      }
+    });
+
     test('stop() while the database keeps failing gives up within its timeout and counts the loss', async () => {
       const path = join(tmp.dir, `stuck-${writer}.db`);
       const { store, metrics } = openStore(path, { writer, stopTimeoutMs: 600 });
