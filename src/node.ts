@@ -19,7 +19,7 @@ import { loadOrCreateTlsMaterial } from './sip/transport/tls-cert.js';
 import type { SipListener } from './sip/transport/types.js';
 import { UDP_RECV_BUFFER, createUdpListener } from './sip/transport/udp.js';
 import { jsonLogObserverSpec } from './sinks/json-log.js';
-import { syslogObserverSpec } from './sinks/syslog.js';
+import { createSyslogSink } from './sinks/syslog.js';
 import type { Sink } from './sinks/types.js';
 import { createWebhookSink } from './sinks/webhook.js';
 import { createSqliteStore } from './store/sqlite.js';
@@ -94,10 +94,6 @@ export async function startNode(config: Config): Promise<RunningNode> {
       // written off the capture path).
       store.addBatchObserverModule(jsonLogObserverSpec(config.jsonLogFile));
     }
-    if (config.syslog) {
-      // Syslog too: formatted and sent in the writer thread, with its own bounded queue there (SPEC §5.6, §11).
-      store.addBatchObserverModule(syslogObserverSpec({ target: config.syslogTarget, ident: config.syslogIdent, logLevel: logLevel(config) }));
-    }
     try {
       await store.start();
     } catch (err) {
@@ -108,6 +104,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     started.push(store);
 
     // Sinks (queued, asynchronous). The webhook outbox rides the store's batch transaction.
+    if (config.syslog) sinks.push(createSyslogSink({ target: config.syslogTarget, ident: config.syslogIdent, metrics, logger: logger.child({ component: 'syslog' }) }));
     for (const s of sinks) {
       await s.start();
       started.push(s);

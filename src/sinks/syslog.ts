@@ -2,13 +2,11 @@ import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { constants as osConstants, hostname as osHostname } from 'node:os';
-import type { UnixDgramSocket } from 'unix-dgram';
+import unixDgram, { type UnixDgramSocket } from 'unix-dgram';
 import { ConfigError } from '../errors.js';
 import type { HoneypotEvent } from '../events/event.js';
-import type pino from 'pino';
-import { createLogger, escapeAttackerText, type Logger } from '../log.js';
-import { Metrics } from '../metrics.js';
-import type { BatchObserver, BatchObserverSpec, ObserverContext } from '../store/observers.js';
+import { escapeAttackerText, type Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { createSinkQueue, estimateEventBytes } from './queue.js';
 import type { Sink } from './types.js';
 
@@ -176,9 +174,6 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
 
   async function connect(): Promise<void> {
     if (target.kind === 'unix') {
-      // Loaded here, not at the top: unix-dgram is a native addon that is not context-aware, so it loads in one
-      // thread per process only, and in the daemon that is the store writer thread (createSyslogObserver).
-      const unixDgram = (await import('unix-dgram')).default;
       const sock: UnixDgramSocket = unixDgram.createSocket('unix_dgram');
       // Errors are returned synchronously through send callbacks; keep stray 'error' events from crashing us.
       sock.on('error', () => undefined);
@@ -325,66 +320,4 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
       }
     },
   };
-}
-
-/** Options of the syslog observer (structured-cloneable: it is built in the store's writer thread). */
-export interface SyslogObserverOptions {
-  target: string;
-  ident: string;
-  /** Operational log level of the thread's own logger (the sink's warnings). */
-  logLevel: pino.Level | 'silent';
-}
-
-/** How often the observer passes its delivery counters to the main thread's registry. */
-const SYSLOG_REPORT_MS = 250;
-
-/**
- * The syslog sink as a store batch observer, so formatting and sending run in the store's writer thread on the batch
- * it already receives, never on the capture thread. Inside, it is the same {@link createSyslogSink} (bounded queue,
- * non-blocking sends, EAGAIN retries on that thread's event loop) with a registry of its own, whose syslog
- * counters are passed on as deltas every 250 ms and at close.
- */
-export function createSyslogObserver(options: SyslogObserverOptions, context: ObserverContext): BatchObserver {
-  const metrics = new Metrics({ processMetrics: false });
-  const sink = createSyslogSink({ target: options.target, ident: options.ident, metrics, logger: createLogger(options.logLevel) });
-  const started = sink.start();
-  const reported = { delivered: 0, dropped: 0, errors: 0 };
-  let reporting: Promise<void> = Promise.resolve();
-  const valueOf = async (c: Metrics['sinkDelivered']): Promise<number> =>
-    (await c.get()).values.find((v) => v.labels.sink === 'syslog')?.value ?? 0;
-  const report = (): Promise<void> => {
-    reporting = reporting.then(async () => {
-      const now = { delivered: await valueOf(metrics.sinkDelivered), dropped: await valueOf(metrics.sinkDropped), errors: await valueOf(metrics.sinkErrors) };
-      for (const kind of ['delivered', 'dropped', 'errors'] as const) {
-        const d = now[kind] - reported[kind];
-        if (d > 0) context.count(kind, d);
-        reported[kind] = now[kind];
-      }
-      const depth = (await metrics.sinkQueueDepth.get()).values.find((v) => v.labels.sink === 'syslog')?.value ?? 0;
-      context.depth(depth);
-    });
-    return reporting;
-  };
-  const timer = setInterval(() => void report(), SYSLOG_REPORT_MS);
-  timer.unref();
-  return {
-    observe(events) {
-      for (const e of events) sink.offer(e);
-    },
-    reopen() {
-      sink.reopen?.();
-    },
-    async close() {
-      clearInterval(timer);
-      await started;
-      await sink.stop();
-      await report();
-    },
-  };
-}
-
-/** The store registration of the syslog sink: `store.addBatchObserverModule(syslogObserverSpec(...))`. */
-export function syslogObserverSpec(options: SyslogObserverOptions): BatchObserverSpec {
-  // This very module, as the writer thread must import it (.ts under tsx in tests and benches, .js when built).
-  return { sink: 'syslog', module: import.meta.url, exportName: 'createSyslogObserver', options };
 }

@@ -6,8 +6,6 @@ export type ObserverCount = 'delivered' | 'dropped' | 'errors';
 /** Handed to an observer factory: counters travel back to the main thread's metrics registry. */
 export interface ObserverContext {
   count(kind: ObserverCount, n: number): void;
-  /** The observer's own backlog, if it keeps one (`sipwarden_sink_queue_depth{sink}`). */
-  depth(n: number): void;
 }
 
 /**
@@ -20,8 +18,8 @@ export interface BatchObserver {
   observe(events: readonly HoneypotEvent[]): void;
   /** SIGHUP: reopen files. */
   reopen?(): void;
-  /** Store stop, after the last batch was observed; may drain asynchronously (the store waits). */
-  close?(): void | Promise<void>;
+  /** Store stop, after the last batch was observed. */
+  close?(): void;
 }
 
 /**

@@ -106,13 +106,7 @@ function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks:
     retention: () => retention.runOnce(),
     async close() {
       await retention.stop();
-      for (const o of observers) {
-        try {
-          await o.observer.close?.();
-        } catch {
-          /* an observer's shutdown failure must not keep the store open */
-        }
-      }
+      for (const o of observers) o.observer.close?.();
     },
   };
 }
@@ -120,7 +114,7 @@ function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks:
 async function workerBackend(
   data: WriterWorkerData,
   logger: Logger,
-  onCount: (sink: string, kind: ObserverCount | 'depth', n: number) => void,
+  onCount: (sink: string, kind: ObserverCount, n: number) => void,
 ): Promise<Backend> {
   let worker: Worker;
   if (import.meta.url.endsWith('.ts')) {
@@ -225,11 +219,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   const fnHooks: BatchHook[] = [];
   const moduleHooks: HookModuleSpec[] = [];
   const observerSpecs: BatchObserverSpec[] = [];
-  const countObserver = (sink: string, kind: ObserverCount | 'depth', n: number): void => {
-    if (kind === 'depth') {
-      metrics.sinkQueueDepth.labels({ sink }).set(n);
-      return;
-    }
+  const countObserver = (sink: string, kind: ObserverCount, n: number): void => {
     const counter = kind === 'delivered' ? metrics.sinkDelivered : kind === 'dropped' ? metrics.sinkDropped : metrics.sinkErrors;
     counter.labels({ sink }).inc(n);
   };
@@ -395,10 +385,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
           const retention = createRetention({ db, retentionDays: init.retentionDays ?? 0, log });
           const observers: LoadedObserver[] = [];
           for (const spec of observerSpecs) {
-            const context: ObserverContext = {
-              count: (kind, n) => countObserver(spec.sink, kind, n),
-              depth: (n) => countObserver(spec.sink, 'depth', n),
-            };
+            const context: ObserverContext = { count: (kind, n) => countObserver(spec.sink, kind, n) };
             observers.push({ spec, context, observer: await loadObserverModule(spec, context) });
           }
           // libphonenumber's metadata costs megabytes of heap: load it only in the thread that classifies.

@@ -39,7 +39,7 @@ export type FromWorker =
   | { type: 'failed'; id: number; message: string; code: string | null }
   | { type: 'result'; id: number; value: unknown; error: string | null }
   | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
-  | { type: 'counts'; counts: { sink: string; kind: ObserverCount | 'depth'; n: number }[] }
+  | { type: 'counts'; counts: { sink: string; kind: ObserverCount; n: number }[] }
   | { type: 'closed' };
 
 const port = parentPort!;
@@ -50,21 +50,15 @@ let db: Database.Database;
 let writer: BatchWriter;
 let retention: Retention;
 const observers: { spec: BatchObserverSpec; observer: BatchObserver; context: ObserverContext }[] = [];
-let counts: { sink: string; kind: ObserverCount | 'depth'; n: number }[] = [];
-
-function flushCounts(): void {
-  if (counts.length > 0) {
-    send({ type: 'counts', counts });
-    counts = [];
-  }
-}
-// Observers with their own asynchronous delivery (syslog) count after the batch call returns.
-setInterval(flushCounts, 500).unref();
+let counts: { sink: string; kind: ObserverCount; n: number }[] = [];
 
 /** Observes a batch and sends the counters it produced back to the main thread's registry. */
 function observe(events: readonly HoneypotEvent[]): void {
   observeAll(observers, events);
-  flushCounts();
+  if (counts.length > 0) {
+    send({ type: 'counts', counts });
+    counts = [];
+  }
 }
 
 async function init(): Promise<void> {
@@ -74,10 +68,7 @@ async function init(): Promise<void> {
   writer = new BatchWriter(db, classifyNumber);
   for (const spec of data.hookModules) writer.hooks.push(await loadHookModule(spec));
   for (const spec of data.observerModules) {
-    const context: ObserverContext = {
-      count: (kind, n) => counts.push({ sink: spec.sink, kind, n }),
-      depth: (n) => counts.push({ sink: spec.sink, kind: 'depth', n }),
-    };
+    const context: ObserverContext = { count: (kind, n) => counts.push({ sink: spec.sink, kind, n }) };
     observers.push({ spec, context, observer: await loadObserverModule(spec, context) });
   }
   retention = createRetention({
@@ -129,14 +120,7 @@ port.on('message', (m: ToWorker) => {
         break;
       case 'close':
         await retention.stop();
-        for (const o of observers) {
-          try {
-            await o.observer.close?.();
-          } catch {
-            /* an observer's shutdown failure must not keep the store open */
-          }
-        }
-        flushCounts();
+        for (const o of observers) o.observer.close?.();
         try {
           db.close();
         } finally {

@@ -10,8 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import unixDgram from 'unix-dgram';
-import { createSyslogSink, syslogObserverSpec } from '../../src/sinks/syslog.js';
-import { createSqliteStore } from '../../src/store/sqlite.js';
+import { createSyslogSink } from '../../src/sinks/syslog.js';
 import type { HoneypotEvent } from '../../src/events/event.js';
 import {
   fail2banRegexIps, freeUdpPort, installFilter, makeEvent, metricValue, quietLogger, quietMetrics, startRsyslog, type Rsyslog,
@@ -76,71 +75,6 @@ describe('syslog sink: exact datagrams', () => {
     } finally {
       rx.close();
     }
-  });
-
-  // unix-dgram loads in one thread per process (not context-aware) and this test process already has it on the
-  // main thread, so the writer-thread run uses a UDP target; the daemon e2e tests (rsyslog, fail2ban) run the
-  // observer in the writer thread against unix sockets.
-  for (const writer of ['worker', 'main'] as const) {
-    test(`${writer} writer: as a store batch observer, every accepted event once, counters on the main registry`, async () => {
-      const got: string[] = [];
-      let target: string;
-      let close: () => void;
-      if (writer === 'main') {
-        const path = join(dir, 'observer-main.sock');
-        const rx = unixDgram.createSocket('unix_dgram', (msg: Buffer) => got.push(msg.toString('utf8')));
-        rx.bind(path);
-        target = `unix:${path}`;
-        close = () => rx.close();
-      } else {
-        const rx = dgram.createSocket('udp4', (msg) => got.push(msg.toString('utf8')));
-        await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
-        target = `udp://127.0.0.1:${rx.address().port}`;
-        close = () => rx.close();
-      }
-      const m = quietMetrics();
-      const store = createSqliteStore({ path: join(dir, `observer-${writer}.db`), metrics: m, logger: quietLogger(), writer, batchMaxDelayMs: 20 });
-      store.addBatchObserverModule(syslogObserverSpec({ target, ident: 'sipwarden', logLevel: 'error' }));
-      await store.start();
-      const evs = events();
-      try {
-        for (const e of evs) store.append(e);
-        const t0 = Date.now();
-        while (got.length < evs.length && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-        assert.equal(got.length, evs.length);
-        for (const [i, line] of got.entries()) {
-          const mm = /sipwarden\[(\d+)\]: Source IP: (\S+), Method:/.exec(line);
-          assert.ok(mm, `line ${i} does not match: ${JSON.stringify(line)}`);
-          assert.equal(mm[1], String(process.pid), 'the process id, also from the writer thread');
-          assert.equal(mm[2], evs[i]!.sourceIp);
-        }
-      } finally {
-        await store.stop();
-        close();
-      }
-      // Counted where /metrics reads them.
-      assert.equal(await metricValue(m, 'sipwarden_sink_delivered_total', { sink: 'syslog' }), evs.length);
-    });
-  }
-
-  test('as an observer: a missing socket drops and counts on the main registry, the store is unaffected', async () => {
-    const m = quietMetrics();
-    const origWrite = process.stderr.write.bind(process.stderr);
-    process.stderr.write = (() => true) as typeof process.stderr.write; // the one-time warning
-    const store = createSqliteStore({ path: join(dir, 'observer-missing.db'), metrics: m, logger: quietLogger(), writer: 'main', batchMaxDelayMs: 20 });
-    store.addBatchObserverModule(syslogObserverSpec({ target: `unix:${join(dir, 'nobody.sock')}`, ident: 'sipwarden', logLevel: 'silent' }));
-    await store.start();
-    try {
-      const evs = events();
-      for (const e of evs) store.append(e);
-      await store.flush();
-    } finally {
-      await store.stop();
-      process.stderr.write = origWrite;
-    }
-    assert.equal(await metricValue(m, 'sipwarden_sink_dropped_total', { sink: 'syslog' }), events().length);
-    assert.ok((await metricValue(m, 'sipwarden_sink_errors_total', { sink: 'syslog' })) >= 1);
-    assert.equal(await metricValue(m, 'sipwarden_store_dropped_total'), 0);
   });
 
   test('udp://: host name after the time, no trailing newline', async () => {
