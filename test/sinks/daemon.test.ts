@@ -1,6 +1,6 @@
 /**
  * Sinks through the real daemon (dist/main.js): webhook outbox across SIGKILL + restart during an outage,
- * a hung webhook receiver not slowing replies, and SIGHUP reopening the JSON log.
+ * a hung webhook receiver not slowing replies, SIGHUP reopening the JSON log, and syslog + JSON log together.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
+import unixDgram from 'unix-dgram';
 import { startReceiver, type Receiver } from './helpers.js';
 
 const daemons: Daemon[] = [];
@@ -132,4 +133,43 @@ describe('sinks through the daemon', () => {
     assert.equal(readFileSync(log + '.1', 'utf8').trim().split('\n').length, 1);
     assert.equal(await d.stop(), 0);
   });
+
+  test('syslog and JSON log together: one line each per event, counted on /metrics', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const sock = join(dir, 'syslog.sock');
+    const got: string[] = [];
+    const rx = unixDgram.createSocket('unix_dgram', (msg: Buffer) => got.push(msg.toString('utf8')));
+    rx.bind(sock);
+    try {
+      const d = await startDaemon([...ARGS, '-j', '-s', '--syslog-target', `unix:${sock}`, '-a', '--api-listen', '127.0.0.1:0'], { expect: { udp: 1, http: 1 } });
+      daemons.push(d);
+      const N = 30;
+      await probe(d.endpoint('udp').port, N);
+      await waitFor(() => got.length >= N, 15_000);
+      assert.equal(got.length, N);
+      for (const line of got) assert.match(line, new RegExp(`sipwarden\\[${d.pid}\\]: Source IP: 127\\.0\\.0\\.1, Method: OPTIONS, Agent: sinks-e2e\\n$`));
+      const log = join(d.dataDir, 'sipwarden_json.log');
+      await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').trim().split('\n').length >= N, 15_000);
+      const text = await waitForMetric(d.endpoint('http').port, 'sipwarden_sink_delivered_total{sink="syslog"}', N);
+      assert.match(text, /sipwarden_sink_delivered_total\{sink="json_log"\} 30\n/);
+      assert.equal(await d.stop(), 0);
+      assert.equal(readFileSync(log, 'utf8').trim().split('\n').length, N);
+    } finally {
+      rx.close();
+    }
+  });
 });
+
+/** Polls /metrics until `series` reaches `value`; returns the last text. */
+async function waitForMetric(apiPort: number, series: string, value: number): Promise<string> {
+  let text = '';
+  const t0 = Date.now();
+  while (Date.now() - t0 < 15_000) {
+    text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+    if (line && Number(line.slice(series.length + 1)) >= value) return text;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`${series} did not reach ${value}:\n${text.split('\n').filter((l) => l.includes('sink_')).join('\n')}`);
+}
