@@ -275,6 +275,21 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     attempt();
   }
 
+  /**
+   * Events the store had to drop (backlog full) still go to the observers: the JSON log is the record of last resort
+   * while the database cannot keep up or is failing. Held at most one batch window, in a bounded list.
+   */
+  let unstored: HoneypotEvent[] = [];
+  let unstoredTimer: NodeJS.Timeout | undefined;
+  function flushUnstored(): void {
+    if (unstoredTimer) { clearTimeout(unstoredTimer); unstoredTimer = undefined; }
+    if (unstored.length === 0) return;
+    // Queued events first, so the log keeps arrival order as far as it can.
+    observePending();
+    backend?.observe(unstored);
+    unstored = [];
+  }
+
   /** Shows the observers every queued event they have not seen yet (used while the database is failing). */
   function observePending(): void {
     for (const c of chunks) {
@@ -336,6 +351,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   function giveUp(): void {
     const lost = (inflight?.length ?? 0) + queued;
     observePending();
+    flushUnstored();
     if (observeTimer) { clearInterval(observeTimer); observeTimer = undefined; }
     metrics.storeDropped.inc(lost);
     log.error({ code: ERROR_CODES.STORE_WRITE_FAILED, lost }, 'store still failing at shutdown; queued events lost');
@@ -414,6 +430,10 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         const size = estimateEventBytes(event);
         if (queued + (inflight?.length ?? 0) >= maxBacklog || backlogBytes + size > maxBacklogBytes) {
           metrics.storeDropped.inc();
+          if (observerSpecs.length > 0 && unstored.length < maxBacklog) {
+            unstored.push(event);
+            unstoredTimer ??= setTimeout(flushUnstored, Math.max(10, delayMs));
+          }
           const now = Date.now();
           if (now - lastDropLog >= 60_000) {
             lastDropLog = now;
@@ -494,6 +514,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         if (timer) clearTimeout(timer);
         if (immediate) clearImmediate(immediate);
         stopping = false;
+        flushUnstored();
         await backend!.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'store writer close failed'));
         try { db!.pragma('wal_checkpoint(TRUNCATE)'); } catch { /* another connection may still read */ }
         db!.close();

@@ -207,6 +207,36 @@ describe('JSON log (a store batch observer)', () => {
     }
   });
 
+  test('events the store must drop (backlog full) are still in the JSON log, in order, once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-jsonlog-'));
+    try {
+      const path = join(dir, 'sipwarden_json.log');
+      const metrics = quietMetrics();
+      const store = createSqliteStore({ path: join(dir, 'db.sqlite'), metrics, logger: quietLogger(), batchMaxDelayMs: 20, maxBacklog: 1000, batchMaxEvents: 100 });
+      store.addBatchObserverModule(jsonLogObserverSpec(path));
+      await store.start();
+      store.append(makeEvent());
+      await store.flush();
+      const pages = (await store.writerPragma('page_count')) as { page_count: number }[];
+      await store.writerPragma(`max_page_count = ${pages[0]!.page_count}`);
+      const evs = Array.from({ length: 3000 }, () => makeEvent({ sipMessage: 'x'.repeat(2000) }));
+      // In slices across batch windows, as a flood arrives (the not-stored list holds one window, bounded).
+      for (let i = 0; i < evs.length; i += 100) {
+        for (const e of evs.slice(i, i + 100)) store.append(e);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await until(() => lines(path) >= 3001, 3000, 'dropped events not logged');
+      assert.equal(await metricValue(metrics, 'sipwarden_store_dropped_total'), 2000);
+      await store.writerPragma('max_page_count = 1073741823');
+      await store.stop();
+      const logged = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { event_uuid: string }).event_uuid);
+      assert.equal(logged.length, 3001, 'each event logged exactly once');
+      assert.deepEqual(logged.slice(1), evs.map((e) => e.eventUuid), 'in arrival order');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a failing database (disk full) does not hold the JSON log back, and no line is written twice', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sw-jsonlog-'));
     try {
