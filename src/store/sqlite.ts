@@ -29,7 +29,7 @@ export interface SqliteStoreInit {
   /** Events held while the database is failing; beyond it events are dropped and counted. Default 200,000. */
   maxBacklog?: number;
   /**
-   * The same bound in (estimated) bytes, whichever is reached first. Default 64 MiB: 200,000 events of 60 KB
+   * The same bound in (estimated) bytes, whichever is reached first. Default 32 MiB: 200,000 events of 60 KB
    * would otherwise hold 12 GB while the database is failing.
    */
   maxBacklogBytes?: number;
@@ -204,7 +204,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   const batchMax = Math.max(1, init.batchMaxEvents ?? 1000);
   const delayMs = Math.max(0, init.batchMaxDelayMs ?? 100);
   const maxBacklog = Math.max(batchMax, init.maxBacklog ?? 200_000);
-  const maxBacklogBytes = Math.max(1, init.maxBacklogBytes ?? 64 * 1024 * 1024);
+  const maxBacklogBytes = Math.max(1, init.maxBacklogBytes ?? 32 * 1024 * 1024);
   /** Estimated bytes of the events queued or in flight. */
   let backlogBytes = 0;
   const stopTimeoutMs = init.stopTimeoutMs ?? 4000;

@@ -49,7 +49,7 @@ for (const writer of ['worker', 'main'] as const) {
 
     test('the backlog is bounded in bytes too: a flood of 60 KB messages during an outage cannot exhaust memory', async () => {
       const path = join(tmp.dir, `bytes-${writer}.db`);
-      // The default bound (64 MiB), not a test-sized one: 200,000 events of 60 KB would be 12 GB.
+      // The default bound (32 MiB), not a test-sized one: 200,000 events of 60 KB would be 12 GB.
       const { store, metrics } = openStore(path, { writer });
       await store.start();
       try {
@@ -60,7 +60,7 @@ for (const writer of ['worker', 'main'] as const) {
         const big = 'x'.repeat(60_000);
         for (let i = 0; i < 3000; i++) store.append(makeEvent({ sipMessage: big, sourceIp: '192.0.2.210' }));
         const each = 512 + 60_000 + 'friendly-scanner'.length;
-        const fits = Math.floor((64 * 1024 * 1024) / each);
+        const fits = Math.floor((32 * 1024 * 1024) / each);
         assert.ok(Math.abs(store.queueDepth - fits) <= 1, `queued ${store.queueDepth}, expected ≈ ${fits}`);
         assert.equal(await counterValue(metrics.storeDropped), 3000 - store.queueDepth);
         const held = store.queueDepth;
