@@ -42,15 +42,38 @@ export async function loadObserverModule(spec: BatchObserverSpec, context: Obser
   return (factory as (o: unknown, c: ObserverContext) => BatchObserver)(spec.options, context);
 }
 
-/** Runs every observer on a batch; an observer that throws has the batch counted as its errors and drops. */
-export function observeAll(observers: readonly { spec: BatchObserverSpec; observer: BatchObserver; context: ObserverContext }[], events: readonly HoneypotEvent[]): void {
-  if (events.length === 0) return;
-  for (const o of observers) {
-    try {
-      o.observer.observe(events);
-    } catch {
-      o.context.count('errors', 1);
-      o.context.count('dropped', events.length);
+/** The observers of one store writer, built in the writer's thread. */
+export class ObserverSet {
+  private constructor(private readonly list: readonly { observer: BatchObserver; context: ObserverContext }[]) {}
+
+  /** Builds every observer of `specs`; their counters go to `count` with the spec's sink label. */
+  static async load(specs: readonly BatchObserverSpec[], count: (sink: string, kind: ObserverCount, n: number) => void): Promise<ObserverSet> {
+    const list: { observer: BatchObserver; context: ObserverContext }[] = [];
+    for (const spec of specs) {
+      const context: ObserverContext = { count: (kind, n) => count(spec.sink, kind, n) };
+      list.push({ context, observer: await loadObserverModule(spec, context) });
     }
+    return new ObserverSet(list);
+  }
+
+  /** Shows a batch to every observer; one that throws has the batch counted as its errors and drops. */
+  observe(events: readonly HoneypotEvent[]): void {
+    if (events.length === 0) return;
+    for (const o of this.list) {
+      try {
+        o.observer.observe(events);
+      } catch {
+        o.context.count('errors', 1);
+        o.context.count('dropped', events.length);
+      }
+    }
+  }
+
+  reopen(): void {
+    for (const o of this.list) o.observer.reopen?.();
+  }
+
+  close(): void {
+    for (const o of this.list) o.observer.close?.();
   }
 }

@@ -8,7 +8,7 @@ import { applyPragmas, ensureNodeId, openAndMigrate } from './migrate.js';
 import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
-import { loadObserverModule, observeAll, type BatchObserver, type BatchObserverSpec, type ObserverContext, type ObserverCount } from './observers.js';
+import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './observers.js';
 import type { BatchHook, EventStore, NumberClassifier } from './types.js';
 import type { FromWorker, ToWorker, WriterWorkerData } from './writer-worker.js';
 
@@ -83,13 +83,11 @@ interface Backend {
   close(): Promise<void>;
 }
 
-type LoadedObserver = { spec: BatchObserverSpec; observer: BatchObserver; context: ObserverContext };
-
-function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: LoadedObserver[]): Backend {
+function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: ObserverSet): Backend {
   const writer = new BatchWriter(db, classifier, hooks);
   return {
     write(events, observeFrom) {
-      if (observeFrom < events.length) observeAll(observers, observeFrom === 0 ? events : events.slice(observeFrom));
+      if (observeFrom < events.length) observers.observe(observeFrom === 0 ? events : events.slice(observeFrom));
       const t0 = process.hrtime.bigint();
       try {
         const ids = writer.write(events);
@@ -98,15 +96,13 @@ function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks:
         return Promise.reject(err as Error);
       }
     },
-    observe: (events) => observeAll(observers, events),
-    reopen() {
-      for (const o of observers) o.observer.reopen?.();
-    },
+    observe: (events) => observers.observe(events),
+    reopen: () => observers.reopen(),
     pragma: (p) => Promise.resolve(db.pragma(p)),
     retention: () => retention.runOnce(),
     async close() {
       await retention.stop();
-      for (const o of observers) o.observer.close?.();
+      observers.close();
     },
   };
 }
@@ -399,11 +395,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
           fnHooks.unshift(...loaded);
           const hooks = fnHooks;
           const retention = createRetention({ db, retentionDays: init.retentionDays ?? 0, log });
-          const observers: LoadedObserver[] = [];
-          for (const spec of observerSpecs) {
-            const context: ObserverContext = { count: (kind, n) => countObserver(spec.sink, kind, n) };
-            observers.push({ spec, context, observer: await loadObserverModule(spec, context) });
-          }
+          const observers = await ObserverSet.load(observerSpecs, countObserver);
           // libphonenumber's metadata costs megabytes of heap: load it only in the thread that classifies.
           const classifier = init.classifier ?? (await import('./number-intel.js')).classifyNumber;
           backend = mainBackend(db, classifier, hooks, retention, observers);

@@ -10,7 +10,7 @@ import { classifyNumber } from './number-intel.js';
 import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
-import { loadObserverModule, observeAll, type BatchObserver, type BatchObserverSpec, type ObserverContext, type ObserverCount } from './observers.js';
+import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './observers.js';
 
 /** Data the main thread hands the worker. */
 export interface WriterWorkerData {
@@ -49,12 +49,12 @@ const send = (m: FromWorker): void => port.postMessage(m);
 let db: Database.Database;
 let writer: BatchWriter;
 let retention: Retention;
-const observers: { spec: BatchObserverSpec; observer: BatchObserver; context: ObserverContext }[] = [];
+let observers: ObserverSet;
 let counts: { sink: string; kind: ObserverCount; n: number }[] = [];
 
 /** Observes a batch and sends the counters it produced back to the main thread's registry. */
 function observe(events: readonly HoneypotEvent[]): void {
-  observeAll(observers, events);
+  observers.observe(events);
   if (counts.length > 0) {
     send({ type: 'counts', counts });
     counts = [];
@@ -67,10 +67,7 @@ async function init(): Promise<void> {
   tuneWriter(db);
   writer = new BatchWriter(db, classifyNumber);
   for (const spec of data.hookModules) writer.hooks.push(await loadHookModule(spec));
-  for (const spec of data.observerModules) {
-    const context: ObserverContext = { count: (kind, n) => counts.push({ sink: spec.sink, kind, n }) };
-    observers.push({ spec, context, observer: await loadObserverModule(spec, context) });
-  }
+  observers = await ObserverSet.load(data.observerModules, (sink, kind, n) => counts.push({ sink, kind, n }));
   retention = createRetention({
     db,
     retentionDays: data.retentionDays,
@@ -106,7 +103,7 @@ port.on('message', (m: ToWorker) => {
         observe(m.events);
         break;
       case 'reopen':
-        for (const o of observers) o.observer.reopen?.();
+        observers.reopen();
         break;
       case 'pragma':
         try {
@@ -120,7 +117,7 @@ port.on('message', (m: ToWorker) => {
         break;
       case 'close':
         await retention.stop();
-        for (const o of observers) o.observer.close?.();
+        observers.close();
         try {
           db.close();
         } finally {
