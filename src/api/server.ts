@@ -7,7 +7,6 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/types.js';
 import { normalizeIp } from '../config/net.js';
@@ -21,7 +20,9 @@ import { registerCompatRoutes } from './compat.js';
 import {
   ALLOW, BAD_PATH, JSON_TYPE, LIT, errorBody, leadHeaders, orderHeaders, rewriteUrl, sendText, tokenMatches,
 } from './http.js';
+import { checkRequestIntegers } from './params.js';
 import { ApiError } from './protocol.js';
+import { RateLimiter } from './rate-limit.js';
 import { createReader, type Reader } from './reader.js';
 import { registerV1Routes } from './v1.js';
 
@@ -109,23 +110,31 @@ export function createApiServer(init: ApiServerInit): ApiServer {
       },
     });
 
-    // Rate limit first (protects the token check too): N req/s per source averaged over 5 s (SPEC §9.2).
-    if (config.apiRateLimit > 0) {
-      await app.register(rateLimit, {
-        global: true,
-        max: Math.max(1, Math.round(config.apiRateLimit * 5)),
-        timeWindow: 5000,
-        keyGenerator: (req) => normalizeIp(req.ip) ?? req.ip,
-        addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-        addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
-        errorResponseBuilder: () => new ApiError(429, 'Too many requests'),
-      });
-    }
-
     app.addHook('onRequest', (_req, reply, done) => {
       leadHeaders(reply);
       done();
     });
+
+    // Rate limit before everything else (URL checks, authentication, routing, unknown paths): N req/s per source
+    // averaged over 5 s. /health-check is exempt: it is a constant answer without auth or database work, and a
+    // load balancer or orchestrator probing it (possibly through the same proxy address as the clients) must
+    // never see a 429 and take a healthy node out of service.
+    if (config.apiRateLimit > 0) {
+      const limiter = new RateLimiter({ max: Math.max(1, Math.round(config.apiRateLimit * 5)), windowMs: 5000 });
+      app.addHook('onRequest', (req, reply, done) => {
+        if (req.routeOptions.url === '/health-check' && (req.method === 'GET' || req.method === 'HEAD')) {
+          done();
+          return;
+        }
+        const retryAfter = limiter.hit(normalizeIp(req.ip) ?? req.ip);
+        if (retryAfter === 0) {
+          done();
+          return;
+        }
+        reply.header('retry-after', String(retryAfter));
+        sendText(reply, 429, JSON_TYPE, LIT.tooMany);
+      });
+    }
 
     app.addHook('onRequest', (req, reply, done) => {
       if ((req.raw.url ?? '').length > MAX_URL_LENGTH) {
@@ -155,6 +164,16 @@ export function createApiServer(init: ApiServerInit): ApiServer {
         return;
       }
       done();
+    });
+
+    // Integer parameters are checked on their raw text before the schema validator coerces them (params.ts).
+    app.addHook('preValidation', (req, reply, done) => {
+      const msg = checkRequestIntegers(req);
+      if (msg === null) {
+        done();
+        return;
+      }
+      sendText(reply, 400, JSON_TYPE, errorBody(msg));
     });
 
     app.addHook('onSend', (_req, reply, payload, done) => {

@@ -9,6 +9,7 @@ import { formatCidr, normalizeIp, parseCidr } from '../config/net.js';
 import type { PeerInfo } from '../p2p/types.js';
 import { BLOCKLIST_CONTENT_TYPES, BLOCKLIST_FORMATS, parseRfc3339, type BlocklistFormat } from './format.js';
 import { JSON_TYPE, sendText, streamOp, tokenMatches } from './http.js';
+import { intParam } from './params.js';
 import { ApiError } from './protocol.js';
 import type { Page, SourceFilter } from './queries.js';
 import type { Reader } from './reader.js';
@@ -24,7 +25,9 @@ const MAX_TTL = 31_536_000;
 const str = (description: string, extra: Record<string, unknown> = {}) => ({ type: 'string', description, maxLength: MAX_TEXT, ...extra });
 const time = (description: string) => str(description, { format: 'date-time' });
 const boolStr = (description: string) => ({ type: 'string', enum: ['true', 'false'], description });
-const limit = { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'page size (≤ 1000)' };
+const limit = intParam(1, 1000, 'page size (≤ 1000)', 100);
+/** Largest accepted event-count threshold (`min_count`, `min_hits`). */
+const MAX_COUNT = 1_000_000_000_000;
 const cursor = str('opaque next_cursor from the previous page', { maxLength: 128 });
 const nullableStr = { type: ['string', 'null'] };
 const nullableInt = { type: ['integer', 'null'] };
@@ -135,14 +138,6 @@ function methods(v: string | undefined): string[] | undefined {
   return xs;
 }
 
-function int(v: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[0-9]{1,12}$/.test(v)) throw new ApiError(400, `invalid ${name}: expected an integer`);
-  const n = Number(v);
-  if (n < min || n > max) throw new ApiError(400, `invalid ${name}: expected ${min}..${max}`);
-  return n;
-}
-
 function ident(v: string | undefined, name: string, dflt: string): string {
   if (v === undefined) return dflt;
   if (!/^[A-Za-z][A-Za-z0-9_]{0,30}$/.test(v)) throw new ApiError(400, `invalid ${name}: expected a letter then letters, digits or _ (≤ 31)`);
@@ -198,7 +193,7 @@ export function registerV1Routes(
       tags, summary: 'Source addresses with first/last seen, counts and details, most recently seen first',
       querystring: query({
         since: time('last seen at or after'), until: time('last seen before'), source: str('IP or CIDR'),
-        verified: boolStr('only proven sources'), min_count: { type: 'integer', minimum: 1, description: 'at least this many events' },
+        verified: boolStr('only proven sources'), min_count: intParam(1, MAX_COUNT, 'at least this many events'),
         details: boolStr('methods, transports, numbers, user agents (default true)'), limit, cursor,
       }),
       response: page('ip_addresses', ipItem),
@@ -219,7 +214,7 @@ export function registerV1Routes(
       querystring: query({
         since: time('last called at or after'), until: time('last called before'), number: str('prefix, raw or E.164'),
         country: str('ISO 3166-1 alpha-2', { pattern: '^[A-Z]{2}$' }), type: str('number type (fixed, mobile, premium_rate…)', { pattern: '^[a-z_]{1,32}$' }),
-        min_count: { type: 'integer', minimum: 1 }, details: boolStr('distinct_sources (default true)'), limit, cursor,
+        min_count: intParam(1, MAX_COUNT, 'at least this many events'), details: boolStr('distinct_sources (default true)'), limit, cursor,
       }),
       response: page('numbers', numberItem),
     },
@@ -271,7 +266,7 @@ export function registerV1Routes(
   app.get('/api/v1/stats', {
     schema: {
       tags, summary: 'Totals and an hourly event series',
-      querystring: query({ hours: { type: 'integer', minimum: 1, maximum: 720, default: 24, description: 'series length in hours' } }),
+      querystring: query({ hours: intParam(1, 720, 'series length in hours', 24) }),
       response: {
         200: {
           type: 'object',
@@ -321,13 +316,13 @@ export function registerV1Routes(
       tags, summary: 'Blocklist export (plain, ipset, nftables, csv, jsonl, json), streamed; TTL per entry from last seen',
       querystring: query({
         format: { type: 'string', enum: [...BLOCKLIST_FORMATS], default: 'plain' },
-        since: time('last seen at or after'), min_hits: { type: 'integer', minimum: 1, description: 'at least this many events' },
+        since: time('last seen at or after'), min_hits: intParam(1, MAX_COUNT, 'at least this many events'),
         transports: str('only sources seen on these transports (UDP,TCP,TLS)'), verified: boolStr('only proven sources'),
         family: { type: 'string', enum: ['4', '6'] },
-        ttl: { type: 'integer', minimum: 1, maximum: MAX_TTL, default: DEFAULT_TTL, description: 'seconds an address stays blocked after its last sighting' },
+        ttl: intParam(1, MAX_TTL, 'seconds an address stays blocked after its last sighting', DEFAULT_TTL),
         table: str('nftables table (default sipwarden)'), set4: str('IPv4 set name (default blocklist4; ipset: sipwarden4)'),
         set6: str('IPv6 set name (default blocklist6; ipset: sipwarden6)'), rules: boolStr('nftables: also (re)create the input chain (default true)'),
-        maxelem: { type: 'integer', minimum: 1024, maximum: 16_777_216, description: 'ipset maxelem (default 1048576)' },
+        maxelem: intParam(1024, 16_777_216, 'ipset maxelem (default 1048576)'),
       }),
       response: { 200: { type: 'string', description: 'body in the requested format' }, ...errors },
     },
@@ -343,7 +338,7 @@ export function registerV1Routes(
         transports: transports(q.transports),
         verified: bool(q, 'verified') === true,
         family: q.family === '4' ? 4 : q.family === '6' ? 6 : undefined,
-        ttl: int(q.ttl, 'ttl', 1, MAX_TTL) ?? DEFAULT_TTL,
+        ttl: q.ttl === undefined ? DEFAULT_TTL : Number(q.ttl),
         names: {
           table: ident(q.table, 'table', 'sipwarden'),
           set4: ident(q.set4, 'set4', ipsetNames ? 'sipwarden4' : 'blocklist4'),
