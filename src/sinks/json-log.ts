@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HoneypotEvent } from '../events/event.js';
 import { toJsonLogLine } from '../events/json-log.js';
@@ -8,6 +8,13 @@ import type { BatchObserver, BatchObserverSpec, ObserverContext } from '../store
 export interface JsonLogOptions {
   /** File appended to (`-l`, else `<data-dir>/sipwarden_json.log`). Its directory is created when missing. */
   path: string;
+  /**
+   * Bytes of lines held while writes fail (disk full, unwritable file). Lines that would pass it are dropped and
+   * counted. Default 32 MiB, the store's own backlog bound.
+   */
+  maxBacklogBytes?: number;
+  /** While lines are held, a write is retried this often even if no new events arrive (ms). Default 1,000. */
+  retryMs?: number;
 }
 
 /** Metric label of the JSON log's counters. */
@@ -16,42 +23,111 @@ export const JSON_LOG_SINK = 'json_log';
 const FILE_MODE = 0o640;
 /** At most one stderr line per this many ms: a full disk must not turn into a log storm. */
 const ERROR_LINE_INTERVAL_MS = 10_000;
+/** Default backlog bound while writes fail (the store's backlog bound). */
+export const DEFAULT_JSON_LOG_BACKLOG_BYTES = 32 * 1024 * 1024;
+/** How far back from the end a torn last line is looked for (one of our lines is far shorter). */
+const REPAIR_SCAN_BYTES = 8 * 1024 * 1024;
+const NL = 0x0a;
+
+/** Lines not yet written: whole lines only, each chunk ends with `\n`. */
+interface Chunk {
+  buf: Buffer;
+  lines: number;
+}
+
+/** Number of `\n` in `buf[0, end)`. */
+function countLines(buf: Buffer, end: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(NL); i >= 0 && i < end; i = buf.indexOf(NL, i + 1)) n++;
+  return n;
+}
 
 /**
  * JSON log (SPEC §10): one compact §10 object + `\n` per event (local or peer), appended. Built by the store as a
  * batch observer ({@link import('../store/observers.js').BatchObserverSpec}), so it runs in the store's writer
  * thread and sees every accepted event once, in order, in the batches the store commits: formatting and writing
  * never sit on the capture thread. Each batch is one `write(2)` of whole lines (looped on a short write).
- * `reopen()` (SIGHUP) closes the file; the next batch reopens the path, so logrotate's rename/create works. A failed
- * write counts `sipwarden_sink_errors_total{sink="json_log"}` and the lost lines in `…_dropped_total`, prints
- * one stderr line per 10 s at most, and the file is reopened for the next batch; nothing else is affected.
+ *
+ * The file never keeps a torn line. A write that fails part-way (ENOSPC after a short write) is cut back to the
+ * last whole line it wrote, and every (re)open cuts a partial last line left by a crash or a failed cut. The
+ * lines not written are held, in order, up to `maxBacklogBytes` (lines past it are dropped and counted), and
+ * are written first as soon as a write succeeds again: at the next batch, or by a retry every `retryMs`.
+ *
+ * `reopen()` (SIGHUP) closes the file; the next write reopens the path, so logrotate's rename/create works. A
+ * failed write counts `sipwarden_sink_errors_total{sink="json_log"}` and prints one stderr line per 10 s at most;
+ * nothing else is affected.
  */
 export function createJsonLogObserver(options: JsonLogOptions, context: ObserverContext): BatchObserver {
   const { path } = options;
+  const maxBacklog = Math.max(1, options.maxBacklogBytes ?? DEFAULT_JSON_LOG_BACKLOG_BYTES);
+  const retryMs = Math.max(10, options.retryMs ?? 1000);
   let fd: number | null = null;
   let lastErrorLine = 0;
+  const backlog: Chunk[] = [];
+  let backlogBytes = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closed = false;
 
-  function report(err: unknown, lost: number): void {
+  function report(err: unknown): void {
     context.count('errors', 1);
-    if (lost > 0) context.count('dropped', lost);
     const now = Date.now();
     if (now - lastErrorLine >= ERROR_LINE_INTERVAL_MS) {
       lastErrorLine = now;
       const msg = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`sipwarden: error: json log ${path}: ${msg}\n`);
+      const held = backlog.reduce((n, c) => n + c.lines, 0);
+      process.stderr.write(`sipwarden: error: json log ${path}: ${msg}${held > 0 ? ` (${held} lines held, retried)` : ''}\n`);
+    }
+  }
+
+  /**
+   * Cuts a partial last line (no final `\n`) back to the previous whole line, so the next record starts a line
+   * of its own. Only a file whose tail has no `\n` within {@link REPAIR_SCAN_BYTES} is not cut (it is not ours
+   * line by line); a `\n` is appended instead.
+   */
+  function repairTail(h: number): void {
+    const size = fstatSync(h).size;
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    if (readSync(h, last, 0, 1, size - 1) === 1 && last[0] === NL) return;
+    const block = Buffer.alloc(64 * 1024);
+    let end = size;
+    let cut = -1;
+    while (end > 0 && size - end < REPAIR_SCAN_BYTES) {
+      const start = Math.max(0, end - block.length);
+      const n = readSync(h, block, 0, end - start, start);
+      const i = block.subarray(0, n).lastIndexOf(NL);
+      if (i >= 0) {
+        cut = start + i + 1;
+        break;
+      }
+      end = start;
+    }
+    if (cut < 0 && end === 0) cut = 0;
+    if (cut >= 0) {
+      ftruncateSync(h, cut);
+      process.stderr.write(`sipwarden: warning: json log ${path}: removed a partial last line (${size - cut} bytes) left by an interrupted write\n`);
+    } else {
+      writeSync(h, '\n');
     }
   }
 
   function open(): number {
     const created = !existsSync(path);
-    const h = openSync(path, 'a', FILE_MODE);
-    // Only fix the mode of a file we created (the umask may have narrowed it); an operator's file keeps its mode.
-    if (created) {
-      try {
-        chmodSync(path, FILE_MODE);
-      } catch {
-        /* not fatal */
+    // Read access too: a torn tail is looked for before the first write.
+    const h = openSync(path, 'a+', FILE_MODE);
+    try {
+      // Only fix the mode of a file we created (the umask may have narrowed it); an operator's file keeps its mode.
+      if (created) {
+        try {
+          chmodSync(path, FILE_MODE);
+        } catch {
+          /* not fatal */
+        }
       }
+      repairTail(h);
+    } catch (err) {
+      closeSync(h);
+      throw err;
     }
     return h;
   }
@@ -68,45 +144,130 @@ export function createJsonLogObserver(options: JsonLogOptions, context: Observer
     }
   }
 
-  // Open now, so a bad path is reported once at start; a failure is not fatal (retried per batch).
+  /**
+   * After a failed write: keeps the held lines within the bound, oldest first; the newest lines past it are
+   * dropped and counted. (A batch is always tried once whole, so a big batch on a healthy disk loses nothing.)
+   */
+  function trim(): void {
+    if (backlogBytes <= maxBacklog) return;
+    let room = maxBacklog;
+    let i = 0;
+    for (; i < backlog.length && backlog[i]!.buf.length <= room; i++) room -= backlog[i]!.buf.length;
+    let dropped = 0;
+    if (i < backlog.length) {
+      const c = backlog[i]!;
+      const keep = room > 0 ? c.buf.lastIndexOf(NL, room - 1) + 1 : 0;
+      if (keep > 0) {
+        const kept = countLines(c.buf, keep);
+        dropped += c.lines - kept;
+        c.buf = c.buf.subarray(0, keep);
+        c.lines = kept;
+        i++;
+      }
+      for (const d of backlog.splice(i)) dropped += d.lines;
+    }
+    backlogBytes = backlog.reduce((n, c) => n + c.buf.length, 0);
+    if (dropped > 0) context.count('dropped', dropped);
+  }
+
+  /**
+   * Writes the held lines in order. On a failure part-way through a chunk, the whole lines written stay, the torn
+   * rest is cut off the file, and the remainder stays held. Returns true when nothing is held any more.
+   */
+  function flush(): boolean {
+    while (backlog.length > 0) {
+      const chunk = backlog[0]!;
+      let off = 0;
+      try {
+        if (fd === null) fd = open();
+        while (off < chunk.buf.length) {
+          const n = writeSync(fd, chunk.buf, off, chunk.buf.length - off);
+          if (n <= 0) throw new Error('short write');
+          off += n;
+        }
+      } catch (err) {
+        const whole = off > 0 ? chunk.buf.lastIndexOf(NL, off - 1) + 1 : 0;
+        const torn = off - whole;
+        if (whole > 0) {
+          const lines = countLines(chunk.buf, whole);
+          context.count('delivered', lines);
+          chunk.buf = chunk.buf.subarray(whole);
+          chunk.lines -= lines;
+          backlogBytes -= whole;
+        }
+        if (torn > 0 && fd !== null) {
+          // Shrinking needs no space; if it fails anyway, the next open() cuts the partial line.
+          try {
+            ftruncateSync(fd, fstatSync(fd).size - torn);
+          } catch {
+            /* repaired at the next open */
+          }
+        }
+        report(err);
+        closeFile();
+        return false;
+      }
+      backlog.shift();
+      backlogBytes -= chunk.buf.length;
+      context.count('delivered', chunk.lines);
+    }
+    return true;
+  }
+
+  function scheduleRetry(): void {
+    if (closed || retryTimer !== undefined || backlog.length === 0) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      if (!flush()) scheduleRetry();
+    }, retryMs);
+    retryTimer.unref();
+  }
+
+  // Open now, so a bad path is reported once at start (and a torn tail is cut); a failure is not fatal.
   try {
     mkdirSync(dirname(path), { recursive: true });
     fd = open();
   } catch (err) {
-    report(err, 0);
+    report(err);
   }
 
   return {
     observe(events: readonly HoneypotEvent[]) {
+      if (events.length === 0) return;
       let text = '';
       for (const e of events) text += toJsonLogLine(e);
       const buf = Buffer.from(text, 'utf8');
-      try {
-        if (fd === null) fd = open();
-        let off = 0;
-        while (off < buf.length) {
-          const n = writeSync(fd, buf, off, buf.length - off);
-          if (n <= 0) throw new Error('short write');
-          off += n;
-        }
-        context.count('delivered', events.length);
-      } catch (err) {
-        report(err, events.length);
-        closeFile();
+      backlog.push({ buf, lines: events.length });
+      backlogBytes += buf.length;
+      if (!flush()) {
+        trim();
+        scheduleRetry();
       }
     },
     reopen() {
       closeFile();
     },
     close() {
+      closed = true;
+      if (retryTimer !== undefined) {
+        clearTimeout(retryTimer);
+        retryTimer = undefined;
+      }
+      // A last attempt; what is still held now is lost.
+      if (!flush()) {
+        const lost = backlog.reduce((n, c) => n + c.lines, 0);
+        if (lost > 0) context.count('dropped', lost);
+        backlog.length = 0;
+        backlogBytes = 0;
+      }
       closeFile();
     },
   };
 }
 
 /** The store registration of the JSON log: `store.addBatchObserverModule(jsonLogObserverSpec(path))`. */
-export function jsonLogObserverSpec(path: string): BatchObserverSpec {
-  const options: JsonLogOptions = { path };
+export function jsonLogObserverSpec(path: string, extra: Omit<JsonLogOptions, 'path'> = {}): BatchObserverSpec {
+  const options: JsonLogOptions = { path, ...extra };
   // This very module, as the writer thread must import it (.ts under tsx in tests and benches, .js when built).
   return { sink: JSON_LOG_SINK, module: import.meta.url, exportName: 'createJsonLogObserver', options };
 }

@@ -318,6 +318,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
       (err: unknown) => {
         metrics.storeWriteErrors.inc();
         failures++;
+        metrics.storeQueueDepth.set(queued + batch.length);
         const now = Date.now();
         if (now - lastErrorLog >= 60_000) {
           lastErrorLog = now;
@@ -439,6 +440,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         queued++;
         backlogBytes += size;
         appended++;
+        // While writes fail no batch completes, so keep the gauge current here (cheap; healthy runs skip it).
+        if (failures > 0) metrics.storeQueueDepth.set(queued + (inflight?.length ?? 0));
         if (queued === 1 || tail.length === batchMax) schedule();
       } catch {
         metrics.storeDropped.inc();

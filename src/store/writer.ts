@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { HoneypotEvent } from '../events/event.js';
 import type { BatchHook, NumberClassifier } from './types.js';
+import { isOutOfSpace, releaseWal } from './wal.js';
 
 /** Per-batch aggregate of one key (ip, number, user agent, method), so each key is upserted once per batch. */
 interface Agg {
@@ -109,6 +110,8 @@ export class BatchWriter {
       return this.txn(events);
     } catch (err) {
       this.resetCaches();
+      // Disk full: give the WAL's space back before the retry (and before anything else takes it).
+      if (isOutOfSpace(err)) releaseWal(this.db);
       throw err;
     }
   }
