@@ -279,6 +279,36 @@ function checkReadable(file: string, where: string): void {
   }
 }
 
+/** Largest accepted API token file. */
+const TOKEN_FILE_MAX_BYTES = 64 * 1024;
+
+/**
+ * `--api-token-file`: tokens one per line; surrounding spaces, blank lines and `#` comment lines are ignored.
+ * A read error names the file and the OS cause; a bad line names file:line.
+ */
+function readTokenFile(file: string, where: string): string[] {
+  let text: string;
+  try {
+    if (statSync(file).size > TOKEN_FILE_MAX_BYTES) throw new ConfigError(where, `${file}: larger than ${TOKEN_FILE_MAX_BYTES} bytes`);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    // "ENOENT: no such file or directory, open '/x'" → "ENOENT: no such file or directory" (the path is given once).
+    const cause = ((err as Error).message ?? String(err)).replace(/, \w+(?: '.*')?$/s, '');
+    throw new ConfigError(where, `cannot read ${file}: ${cause}`);
+  }
+  const tokens: string[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const t = lines[i]!.trim();
+    if (t === '' || t.startsWith('#')) continue;
+    if (/[\s\x00-\x1f\x7f]/.test(t)) throw new ConfigError(`${file}:${i + 1}`, 'a token must not contain spaces or control characters');
+    tokens.push(t);
+  }
+  if (tokens.length === 0) throw new ConfigError(where, `${file}: contains no token`);
+  return tokens;
+}
+
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v);
@@ -343,6 +373,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   } as Config;
   if (loc && (loc.explicit || fileLayer)) sources.configFile = loc.given.source;
 
+  if (config.apiTokenFile !== null) {
+    config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, whereOf('apiTokenFile'))];
+  }
   validate(config, given, whereOf);
   const warnings: string[] = [];
   if (ignoredN) warnings.push('-N is ignored');

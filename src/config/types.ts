@@ -52,6 +52,8 @@ export interface Config {
   /** Requests/s per source IP averaged over 5 s; 0 = off. */
   apiRateLimit: number;
   apiTokens: string[];
+  /** File holding API tokens, one per line (keeps them out of the process list); added to `apiTokens`. */
+  apiTokenFile: string | null;
   apiAllowAnonymous: boolean;
   responsiveProfile: ProfileName;
   /** Raw list, e.g. `100-199,2000,alice`. */

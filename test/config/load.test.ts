@@ -15,6 +15,7 @@ let home: string;
 let certFile: string;
 let keyFile: string;
 let netKey: string;
+let tokenFile: string;
 
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'sipwarden-config-'));
@@ -28,6 +29,8 @@ before(() => {
   writeFileSync(certFile, 'CERT');
   writeFileSync(keyFile, 'KEY');
   writeFileSync(netKey, 'PSK');
+  tokenFile = join(root, 'tokens.txt');
+  writeFileSync(tokenFile, 'ftok\n');
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -93,6 +96,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     api: { want: true },
     apiListen: { raw: '127.0.0.2:9000', want: [{ ip: '127.0.0.2', port: 9000 }], toml: ['127.0.0.2:9000'] },
     apiTokens: { raw: 'tok1', want: ['tok1'], toml: ['tok1'] },
+    apiTokenFile: { raw: tokenFile, want: tokenFile },
     apiAllowAnonymous: { want: true },
     apiRateLimit: { raw: '7', want: 7, toml: 7 },
     webhookUrl: { raw: 'https://example.com/hook', want: 'https://example.com/hook' },

@@ -15,7 +15,7 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     jsonLogFile: join(dataDir, 'sipwarden_json.log'), peerToPeer: true, bootstrap: [], oauth2ClientId: null,
     oauth2ClientSecret: null, oauth2TokenUrl: '', oauth2Audience: '', api: false, webhookUrl: null, webhookSecret: null,
     responsive: false, sipDisable: true, syslog: false, syslogTarget: '/dev/log', syslogIdent: 'sipwarden', cert: null,
-    key: null, tls: false, sipListen: [], tlsListen: [], apiListen: [], apiRateLimit: 0, apiTokens: [],
+    key: null, tls: false, sipListen: [], tlsListen: [], apiListen: [], apiRateLimit: 0, apiTokens: [], apiTokenFile: null,
     apiAllowAnonymous: false, responsiveProfile: 'freepbx', decoyExtensions: '100-199', decoyPassword: null,
     redirectUri: null, serverHeader: null, retentionDays: 0, allow: [], p2pShare: 'no-credentials',
     p2pVerifiedOnly: false, p2pListen: [{ ip: '127.0.0.1', port: 0 }], p2pNetworkKey: null, p2pAllowPeers: [],
