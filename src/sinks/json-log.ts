@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HoneypotEvent } from '../events/event.js';
 import { toJsonLogLine } from '../events/json-log.js';
@@ -113,8 +113,16 @@ export function createJsonLogObserver(options: JsonLogOptions, context: Observer
 
   function open(): number {
     const created = !existsSync(path);
-    // Read access too: a torn tail is looked for before the first write.
-    const h = openSync(path, 'a+', FILE_MODE);
+    let h: number;
+    try {
+      // Read access too, for a regular file: a torn tail is looked for before the first write.
+      if (!created && !statSync(path).isFile()) return openSync(path, 'a'); // a FIFO or device: append only
+      h = openSync(path, 'a+', FILE_MODE);
+    } catch (err) {
+      // A file we may write but not read: append without the tail check.
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') return openSync(path, 'a', FILE_MODE);
+      throw err;
+    }
     try {
       // Only fix the mode of a file we created (the umask may have narrowed it); an operator's file keeps its mode.
       if (created) {

@@ -154,4 +154,12 @@ describe('JSON log: torn lines and the backlog', { timeout: 60_000 }, () => {
     assert.equal(c.dropped, 0);
     assert.equal(readFileSync(path, 'utf8'), evs.map(toJsonLogLine).join(''));
   }));
+
+  test('a character device (-l /dev/null) is appended to without the tail check', () => {
+    const { c, context } = counter();
+    const o = createJsonLogObserver({ path: '/dev/null' }, context);
+    o.observe([makeEvent(), makeEvent()]);
+    o.close?.();
+    assert.deepEqual(c, { delivered: 2, dropped: 0, errors: 0 });
+  });
 });
