@@ -66,12 +66,29 @@ export const SUMMARY_SOURCES_LISTED = 100;
 export const SUMMARY_SOURCES_TRACKED = 10_000;
 /** Default bound of each tally map (distinct sources; distinct numbers) between two batch transactions. */
 export const DEFAULT_TALLY_KEYS = 100_000;
+/**
+ * Bound of each tally map in estimated bytes (keys are attacker text: a called number can be a To user of kilobytes).
+ * 16 MiB, so the two maps cannot exceed 32 MiB whatever a flood sends.
+ */
+export const TALLY_MAP_BYTES = 16 * 1024 * 1024;
+/** Estimated heap bytes of one tally entry besides its key text. */
+const ENTRY_BYTES = 200;
 
-function addTo(map: Map<string, TallyEntry>, key: string, e: HoneypotEvent, max: number): boolean {
-  const a = map.get(key);
+/** A tally map with its estimated size. */
+interface Tally {
+  map: Map<string, TallyEntry>;
+  bytes: number;
+}
+
+const newTally = (): Tally => ({ map: new Map(), bytes: 0 });
+
+function addTo(t: Tally, key: string, e: HoneypotEvent, max: number): boolean {
+  const a = t.map.get(key);
   if (a === undefined) {
-    if (map.size >= max) return false;
-    map.set(key, {
+    const size = ENTRY_BYTES + 2 * key.length;
+    if (t.map.size >= max || t.bytes + size > TALLY_MAP_BYTES) return false;
+    t.bytes += size;
+    t.map.set(key, {
       key, count: 1, firstUs: e.eventTimeUs, firstTs: e.eventTimestamp, lastUs: e.eventTimeUs, lastTs: e.eventTimestamp,
       verified: e.sourceVerified ? 1 : 0, e164: e.calledNumberE164,
     });
@@ -92,14 +109,14 @@ function addTo(map: Map<string, TallyEntry>, key: string, e: HoneypotEvent, max:
  * transaction, which adds them to `ip_stats` and `number_stats` like rows would. A second, per-second view feeds the
  * JSON log's summary line ({@link takeSummary}).
  *
- * Memory is bounded: each tally map holds at most `maxKeys` distinct keys between two transactions (a flood of
- * millions of spoofed sources cannot grow it further); an event whose key does not fit is counted in
+ * Memory is bounded: each tally map holds at most `maxKeys` distinct keys and {@link TALLY_MAP_BYTES} between two
+ * transactions (a flood of millions of spoofed sources or long numbers cannot grow it further); an event whose key does not fit is counted in
  * `overflow` for that table, reported in `sipwarden_store_tally_overflow_total{table}` — an honest "uncounted", never
  * a guess. The summary tracks at most {@link SUMMARY_SOURCES_TRACKED} sources per second the same way.
  */
 export class ShedAccounting {
-  private ips = new Map<string, TallyEntry>();
-  private numbers = new Map<string, TallyEntry>();
+  private ips = newTally();
+  private numbers = newTally();
   private events = 0;
   /** Events whose source (ips) or number (numbers) could not be tallied since the last {@link takeOverflow}. */
   private overflow = { ip_stats: 0, number_stats: 0 };
@@ -141,9 +158,9 @@ export class ShedAccounting {
   /** The tallies for the next batch transaction (null when there are none); the maps start afresh. */
   take(): ShedTally | null {
     if (this.events === 0) return null;
-    const t: ShedTally = { events: this.events, ips: [...this.ips.values()], numbers: [...this.numbers.values()] };
-    this.ips = new Map();
-    this.numbers = new Map();
+    const t: ShedTally = { events: this.events, ips: [...this.ips.map.values()], numbers: [...this.numbers.map.values()] };
+    this.ips = newTally();
+    this.numbers = newTally();
     this.events = 0;
     return t;
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jsonLogObserverSpec } from '../../src/sinks/json-log.js';
-import { NOT_STORED_TYPE, ShedAccounting, SUMMARY_SOURCES_LISTED, type NotStoredSummary } from '../../src/store/shed.js';
+import { NOT_STORED_TYPE, ShedAccounting, SUMMARY_SOURCES_LISTED, TALLY_MAP_BYTES, type NotStoredSummary } from '../../src/store/shed.js';
 import { counterValue, makeEvent, openStore, tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -160,4 +160,17 @@ test('summary lines list the largest sources first, bounded, and account for the
   assert.equal(t.events, (150 * 151) / 2);
   assert.equal(t.ips.length, 150);
   assert.equal(acc.take(), null);
+});
+
+test('the tally is bounded in bytes too: kilobyte-long spoofed numbers cannot grow it past its budget', () => {
+  const acc = new ShedAccounting(1_000_000);
+  const long = 'x'.repeat(4000);
+  for (let i = 0; i < 5000; i++) acc.add(makeEvent({ sourceIp: '203.0.113.9', calledNumber: `${i}${long}` }), 'backlog_events', true);
+  const fits = Math.floor(TALLY_MAP_BYTES / (200 + 2 * (4000 + 4)));
+  const o = acc.takeOverflow();
+  assert.equal(o.ip_stats, 0);
+  assert.ok(o.number_stats >= 5000 - fits - 10 && o.number_stats <= 5000 - fits + 10, String(o.number_stats));
+  const t = acc.take()!;
+  assert.equal(t.ips[0]!.count, 5000);
+  assert.equal(t.numbers.length + o.number_stats, 5000);
 });
