@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { newUuid } from '../src/events/event.js';
+import { newEventUuid } from '../src/events/event.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { createSqliteStore } from '../src/store/sqlite.js';
@@ -53,7 +53,7 @@ await new Promise<void>((resolve) => {
     const target = rate > 0 ? Math.floor(((now - t0) / 1000) * rate) : appended + 2000;
     while (appended < target) {
       const e = pool[i++ % pool.length]!;
-      store.append({ ...e, eventUuid: newUuid() });
+      store.append({ ...e, eventUuid: newEventUuid() });
       appended++;
     }
     if (rate > 0) setTimeout(step, 1); else setImmediate(step);

@@ -39,6 +39,10 @@ export class Metrics {
   readonly storeQueueDepth = new Gauge({ name: 'sipwarden_store_queue_depth', help: 'Events waiting for the store writer', registers: [this.registry] });
   readonly storeWriteErrors = new Counter({ name: 'sipwarden_store_write_errors_total', help: 'Failed store batch writes (retried)', registers: [this.registry] });
 
+  // store accounting under overload: rows may be shed, counts may not
+  readonly storeRowsShed: Counter<'reason'> = new Counter({ name: 'sipwarden_store_rows_shed_total', help: 'Events not written as honey rows (still counted in ip_stats and number_stats), by reason', labelNames: ['reason'] as const, registers: [this.registry], collect: () => this.flushHot(this.storeRowsShed) });
+  readonly storeUncounted = new Counter({ name: 'sipwarden_store_uncounted_total', help: 'Events without a row that could not be counted in an aggregate table either (tally bound reached, or lost at shutdown)', labelNames: ['table'] as const, registers: [this.registry] });
+
   // sinks (SPEC §5.6, §10–§12)
   readonly sinkDropped = new Counter({ name: 'sipwarden_sink_dropped_total', help: 'Events dropped by a sink queue or target', labelNames: ['sink'] as const, registers: [this.registry] });
   readonly sinkDelivered = new Counter({ name: 'sipwarden_sink_delivered_total', help: 'Events delivered by a sink', labelNames: ['sink'] as const, registers: [this.registry] });

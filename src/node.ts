@@ -70,7 +70,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
 
     // Store first: everything else needs the node id and the database.
-    const store = createSqliteStore({ path: config.dbFile, metrics, logger: logger.child({ component: 'store' }), retentionDays: config.retentionDays });
+    const store = createSqliteStore({ path: config.dbFile, metrics, logger: logger.child({ component: 'store' }), retentionDays: config.retentionDays, maxBacklog: config.storeBacklog });
     // The webhook registers its outbox hook on the store, which must happen before the store starts so the rows
     // are written inside the batch transaction (SPEC §12.1).
     const sinks: Sink[] = [];

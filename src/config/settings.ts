@@ -241,6 +241,7 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'tcpMaxConnectionsPerSource', long: 'tcp-max-connections-per-source', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections per source IP' }),
   def({ key: 'tcpMaxConnections', long: 'tcp-max-connections', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections in total' }),
   def({ key: 'replyRateLimit', long: 'reply-rate-limit', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP replies/s per source IP' }),
+  def({ key: 'storeBacklog', long: 'store-backlog', kind: 'value', parse: integer(1_000, 10_000_000), int: true, arg: 'N', help: 'events held for the store writer; beyond it rows are shed (still counted)' }),
 ];
 
 /** Defaults (SPEC §2.3); `dataDir`, `dbFile`, `jsonLogFile` are derived in load.ts. */

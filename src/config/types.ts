@@ -79,6 +79,8 @@ export interface Config {
   tcpMaxConnections: number;
   /** Replies per second per source IP (SPEC §7.2). */
   replyRateLimit: number;
+  /** Events held for the store writer before rows are shed (their counts still reach the aggregates). */
+  storeBacklog: number;
   /** The TOML file that was read (`-g`, environment or the default path when it exists); absent/null if none. */
   configFile?: string | null;
   /** Which settings were given explicitly (not defaulted), and from where. */
@@ -91,4 +93,5 @@ export const DEFAULT_LIMITS = {
   tcpMaxConnectionsPerSource: 256,
   tcpMaxConnections: 4_096,
   replyRateLimit: 50,
+  storeBacklog: 200_000,
 } as const;

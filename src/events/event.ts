@@ -127,28 +127,103 @@ const uuidPool = Buffer.alloc(16 * 256);
 let uuidPoolAt = uuidPool.length;
 const uuidText = Buffer.alloc(36);
 
-/**
- * Lowercase UUIDv4 (RFC 9562 §5.4: 122 random bits, version 4, variant 10) for `event_uuid` and node ids. Same
- * randomness as `crypto.randomUUID`, but the text is built in one 36-byte buffer and read out as one flat string:
- * `randomUUID` concatenates 20 pieces (~560 bytes of garbage per event on the capture path, measured).
- */
-export function newUuid(): string {
+/** Offset of 16 fresh random bytes in {@link uuidPool}. */
+function takeRandom16(): number {
   if (uuidPoolAt + 16 > uuidPool.length) {
     randomFillSync(uuidPool);
     uuidPoolAt = 0;
   }
   const at = uuidPoolAt;
   uuidPoolAt += 16;
+  return at;
+}
+
+/** Writes 16 bytes as 8-4-4-4-12 lowercase hex into {@link uuidText} and reads it out as one flat string. */
+function uuidToText(bytes: Buffer, at: number): string {
   let o = 0;
   for (let i = 0; i < 16; i++) {
     if (i === 4 || i === 6 || i === 8 || i === 10) uuidText[o++] = 0x2d; // '-'
-    let b = uuidPool[at + i]!;
-    if (i === 6) b = (b & 0x0f) | 0x40; // version 4
-    else if (i === 8) b = (b & 0x3f) | 0x80; // variant 10
+    const b = bytes[at + i]!;
     uuidText[o++] = HEX_DIGITS[b >> 4]!;
     uuidText[o++] = HEX_DIGITS[b & 0x0f]!;
   }
   return uuidText.toString('latin1');
+}
+
+/**
+ * Lowercase UUIDv4 (RFC 9562 §5.4: 122 random bits, version 4, variant 10) for node ids. Same randomness as
+ * `crypto.randomUUID`, but the text is built in one 36-byte buffer and read out as one flat string: `randomUUID`
+ * concatenates 20 pieces (~560 bytes of garbage per call, measured). Events use {@link newEventUuid}.
+ */
+export function newUuid(): string {
+  const at = takeRandom16();
+  uuidPool[at + 6] = (uuidPool[at + 6]! & 0x0f) | 0x40; // version 4
+  uuidPool[at + 8] = (uuidPool[at + 8]! & 0x3f) | 0x80; // variant 10
+  return uuidToText(uuidPool, at);
+}
+
+/** Largest 48-bit millisecond value a UUIDv7 can carry (year 10889). */
+const MAX_UNIX_TS_MS = 2 ** 48 - 1;
+
+/**
+ * A UUIDv7 source (RFC 9562 §5.7 layout, lowercase text): 48-bit Unix milliseconds, version 7, a 12-bit counter in
+ * `rand_a` (RFC 9562 §6.2, method 1), variant 10, 62 random bits in `rand_b`. The ids one source returns are strictly
+ * increasing, also as text, so a B-tree index over them is appended to at its right edge instead of at a random leaf.
+ *
+ * - Each new millisecond seeds the counter with 11 random bits (0–2047), leaving at least 2,048 increments per ms.
+ * - Counter full within one ms: the id borrows the next millisecond (its timestamp runs ahead of the clock by at
+ *   most a few ms under a flood of millions of ids per second, and falls back in step as soon as the clock passes it).
+ * - Clock stepped backwards: ids keep the last millisecond used and count on from there, so they stay increasing;
+ *   their embedded time leads the wall clock by the size of the step until the clock catches up. Only the order key
+ *   is affected: the receipt time of an event is its `event_timestamp`, never the id.
+ *
+ * @param now milliseconds since the epoch (injectable for tests; `Date.now` by default)
+ */
+export function createUuidV7Source(now: () => number = Date.now): () => string {
+  const bytes = Buffer.alloc(16);
+  let lastMs = -1;
+  let counter = 0;
+  return function next(): string {
+    const at = takeRandom16();
+    let ms = Math.floor(now());
+    if (!(ms >= 0)) ms = 0; // NaN or a clock before 1970: order still holds via lastMs below
+    if (ms > lastMs) {
+      lastMs = Math.min(ms, MAX_UNIX_TS_MS);
+      counter = ((uuidPool[at]! << 8) | uuidPool[at + 1]!) & 0x7ff;
+    } else if (counter < 0xfff) {
+      counter++;
+    } else {
+      lastMs = Math.min(lastMs + 1, MAX_UNIX_TS_MS);
+      counter = ((uuidPool[at]! << 8) | uuidPool[at + 1]!) & 0x7ff;
+    }
+    // 48-bit big-endian milliseconds (above 2^32, so no 32-bit shifts on the high part).
+    const hi = Math.floor(lastMs / 0x100000000);
+    const lo = lastMs >>> 0;
+    bytes[0] = hi >>> 8;
+    bytes[1] = hi & 0xff;
+    bytes[2] = lo >>> 24;
+    bytes[3] = (lo >>> 16) & 0xff;
+    bytes[4] = (lo >>> 8) & 0xff;
+    bytes[5] = lo & 0xff;
+    bytes[6] = 0x70 | (counter >>> 8); // version 7 + counter high nibble
+    bytes[7] = counter & 0xff;
+    bytes[8] = (uuidPool[at + 8]! & 0x3f) | 0x80; // variant 10 + 6 random bits
+    for (let i = 9; i < 16; i++) bytes[i] = uuidPool[at + i]!;
+    return uuidToText(bytes, 0);
+  };
+}
+
+/**
+ * `event_uuid` of a new local event: a UUIDv7 from this process's one source (see {@link createUuidV7Source}), so
+ * ids are time-ordered and strictly increasing within the process. The text form is the same 8-4-4-4-12 lowercase
+ * hex as SentryPeer's UUIDv4 values, which stored rows keep.
+ */
+export const newEventUuid: () => string = createUuidV7Source();
+
+/** The Unix milliseconds a UUIDv7 carries, or null when the text is not a version-7 UUID. */
+export function uuidV7Millis(uuid: string): number | null {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid)) return null;
+  return parseInt(uuid.slice(0, 8) + uuid.slice(9, 13), 16);
 }
 
 /** Rough in-memory size of an event, for byte bounds on queues: the message dominates; the rest is an allowance. */

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { HoneypotEvent } from '../events/event.js';
 import { toJsonLogLine } from '../events/json-log.js';
 import type { BatchObserver, BatchObserverSpec, ObserverContext } from '../store/observers.js';
+import { notStoredLine, type NotStoredSummary } from '../store/shed.js';
 
 /** Options of the JSON-log observer (structured-cloneable: it is built in the store's writer thread). */
 export interface JsonLogOptions {
@@ -250,6 +251,22 @@ export function createJsonLogObserver(options: JsonLogOptions, context: Observer
       if (!flush()) {
         trim();
         scheduleRetry();
+      }
+    },
+    summary(sum: NotStoredSummary) {
+      // One line per second while the store sheds rows: which sources' events have no row (see docs/SINKS.md).
+      const buf = Buffer.from(notStoredLine(sum), 'utf8');
+      try {
+        if (fd === null) fd = open();
+        let off = 0;
+        while (off < buf.length) {
+          const n = writeSync(fd, buf, off, buf.length - off);
+          if (n <= 0) throw new Error('short write');
+          off += n;
+        }
+      } catch (err) {
+        report(err, 0);
+        closeFile();
       }
     },
     reopen() {

@@ -1,5 +1,5 @@
 import type { CapturedAuth, HoneypotEvent } from '../events/event.js';
-import { newUuid, receiptTime } from '../events/event.js';
+import { newEventUuid, receiptTime } from '../events/event.js';
 import type { Logger } from '../log.js';
 import { methodLabel, type Metrics } from '../metrics.js';
 import { hashBegin, hashEnd, hashMix, hashMixInt } from './key-hash.js';
@@ -116,7 +116,7 @@ export function createCapture(init: CaptureInit): MessageHandler {
       const auth = init.extractCredentials(msg);
       if (auth) init.metrics.credentialsCaptured.inc({ password_source: auth.passwordSource ?? 'none' });
       const event: HoneypotEvent = {
-        eventUuid: newUuid(),
+        eventUuid: newEventUuid(),
         eventTimestamp: time.eventTimestamp,
         eventTimeUs: time.eventTimeUs,
         sourceIp: meta.source.ip,

@@ -1,4 +1,5 @@
 import type { HoneypotEvent } from '../events/event.js';
+import type { NotStoredSummary } from './shed.js';
 
 /** What an observer reports back, per sink label: `sipwarden_sink_{delivered,dropped,errors}_total{sink}`. */
 export type ObserverCount = 'delivered' | 'dropped' | 'errors';
@@ -16,6 +17,11 @@ export interface ObserverContext {
  */
 export interface BatchObserver {
   observe(events: readonly HoneypotEvent[]): void;
+  /**
+   * Once a second while the store sheds rows: how many events of which sources have no row. The events themselves
+   * were shown to `observe` as far as the store's hold-back buffer allowed (`events_not_logged` says how many not).
+   */
+  summary?(s: NotStoredSummary): void;
   /** SIGHUP: reopen files. */
   reopen?(): void;
   /** Store stop, after the last batch was observed. */
@@ -65,6 +71,17 @@ export class ObserverSet {
       } catch {
         o.context.count('errors', 1);
         o.context.count('dropped', events.length);
+      }
+    }
+  }
+
+  /** Shows a not-stored summary to the observers that take one; a throw counts as one error. */
+  summary(s: NotStoredSummary): void {
+    for (const o of this.list) {
+      try {
+        o.observer.summary?.(s);
+      } catch {
+        o.context.count('errors', 1);
       }
     }
   }

@@ -10,6 +10,7 @@ import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
 import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './observers.js';
 import type { BatchHook, EventStore, NumberClassifier } from './types.js';
+import { ShedAccounting, type NotStoredSummary, type ShedReason, type ShedTally } from './shed.js';
 import type { FromWorker, ToWorker, WriterWorkerData } from './writer-worker.js';
 
 export type { HookModuleSpec } from './hooks.js';
@@ -44,6 +45,11 @@ export interface SqliteStoreInit {
   onBatch?: (events: number, seconds: number) => void;
   /** How long `stop()` keeps retrying a failing database before giving up on the queued events. Default 4,000 ms. */
   stopTimeoutMs?: number;
+  /**
+   * Distinct sources (and, separately, called numbers) whose events without rows are tallied between two batch
+   * transactions; beyond it such events are counted in `sipwarden_store_uncounted_total`. Default 100,000.
+   */
+  maxTallyKeys?: number;
 }
 
 /** The sqlite EventStore plus a few operational extras (tests, node wiring). */
@@ -73,10 +79,12 @@ export interface SqliteEventStore extends EventStore {
 
 /** Writes batches somewhere; rejects when the batch was not committed (rolled back). */
 interface Backend {
-  /** Observes `events` from `observeFrom` on, then commits them all. */
-  write(events: HoneypotEvent[], observeFrom: number): Promise<{ ids: number[]; seconds: number }>;
+  /** Observes `events` from `observeFrom` on, then commits them all with the tally of events without rows. */
+  write(events: HoneypotEvent[], observeFrom: number, tally: ShedTally | null): Promise<{ ids: number[]; seconds: number }>;
   /** Observes without committing. */
   observe(events: HoneypotEvent[]): void;
+  /** Shows the observers a not-stored summary. */
+  summary(s: NotStoredSummary): void;
   reopen(): void;
   pragma(p: string): Promise<unknown>;
   retention(): Promise<number>;
@@ -86,17 +94,18 @@ interface Backend {
 function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: ObserverSet): Backend {
   const writer = new BatchWriter(db, classifier, hooks);
   return {
-    write(events, observeFrom) {
+    write(events, observeFrom, tally) {
       if (observeFrom < events.length) observers.observe(observeFrom === 0 ? events : events.slice(observeFrom));
       const t0 = process.hrtime.bigint();
       try {
-        const ids = writer.write(events);
+        const ids = writer.write(events, tally);
         return Promise.resolve({ ids, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
       } catch (err) {
         return Promise.reject(err as Error);
       }
     },
     observe: (events) => observers.observe(events),
+    summary: (sum) => observers.summary(sum),
     reopen: () => observers.reopen(),
     pragma: (p) => Promise.resolve(db.pragma(p)),
     retention: () => retention.runOnce(),
@@ -166,9 +175,12 @@ async function workerBackend(
     });
   };
   return {
-    write: (events, observeFrom) => call({ type: 'batch', id: nextId++, events, observeFrom }),
+    write: (events, observeFrom, tally) => call({ type: 'batch', id: nextId++, events, observeFrom, tally }),
     observe(events) {
       if (!dead) worker.postMessage({ type: 'observe', events } satisfies ToWorker);
+    },
+    summary(summary) {
+      if (!dead) worker.postMessage({ type: 'summary', summary } satisfies ToWorker);
     },
     reopen() {
       if (!dead) worker.postMessage({ type: 'reopen' } satisfies ToWorker);
@@ -230,6 +242,33 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   let appended = 0; // events accepted so far
   let committed = 0; // of those, committed or given up
   const waiters: { target: number; resolve: () => void }[] = [];
+  /** Events without rows, tallied for the aggregates and the JSON log's summary line. */
+  const shed = new ShedAccounting(init.maxTallyKeys);
+  /** The tally travelling with the batch in flight (retried with it). */
+  let inflightTally: ShedTally | null = null;
+  let summaryTimer: NodeJS.Timeout | undefined;
+  const shedCounters = new Map<ShedReason, { inc(): void }>();
+  /** Counts one shed row by reason (per event under a flood, so through a hot counter). */
+  const countShed = (reason: ShedReason): void => {
+    let c = shedCounters.get(reason);
+    if (c === undefined) {
+      c = metrics.hotCounter(metrics.storeRowsShed, { reason });
+      shedCounters.set(reason, c);
+    }
+    c.inc();
+  };
+  /** Reports tally overflow and hands the summary of the last second to the observers; stops when nothing was shed. */
+  const emitSummary = (): void => {
+    const o = shed.takeOverflow();
+    if (o.ip_stats > 0) metrics.storeUncounted.inc({ table: 'ip_stats' }, o.ip_stats);
+    if (o.number_stats > 0) metrics.storeUncounted.inc({ table: 'number_stats' }, o.number_stats);
+    const sum = shed.takeSummary();
+    if (sum === null) {
+      if (summaryTimer) { clearInterval(summaryTimer); summaryTimer = undefined; }
+      return;
+    }
+    if (observerSpecs.length > 0) backend?.summary(sum);
+  };
   let timer: NodeJS.Timeout | undefined;
   let immediate: NodeJS.Immediate | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -252,21 +291,24 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
 
   const schedule = (): void => {
     if (!started || inflight || retryTimer) return;
-    if (queued >= batchMax || ((stopping || waiters.length > 0) && queued > 0)) {
+    const work = queued + shed.pending;
+    if (queued >= batchMax || ((stopping || waiters.length > 0) && work > 0)) {
       if (timer) { clearTimeout(timer); timer = undefined; }
       immediate ??= setImmediate(() => { immediate = undefined; pump(); });
-    } else if (queued > 0 && !timer && !immediate) {
+    } else if (work > 0 && !timer && !immediate) {
       timer = setTimeout(() => { timer = undefined; pump(); }, delayMs);
     }
   };
 
   function pump(): void {
-    if (!backend || inflight || retryTimer || queued === 0) return;
+    if (!backend || inflight || retryTimer || (queued === 0 && shed.pending === 0)) return;
     if (timer) { clearTimeout(timer); timer = undefined; }
     if (immediate) { clearImmediate(immediate); immediate = undefined; }
-    const batch = chunks.shift()!;
+    // A batch of rows, or only the tally of events without rows (then the transaction updates the aggregates alone).
+    const batch = chunks.shift() ?? [];
     queued -= batch.length;
     inflight = batch;
+    inflightTally = shed.take();
     metrics.storeQueueDepth.set(queued + batch.length);
     attempt();
   }
@@ -301,14 +343,15 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     const batch = inflight!;
     const seen = observedOf.get(batch) ?? 0;
     observedOf.set(batch, batch.length);
-    backend!.write(batch, seen).then(
+    backend!.write(batch, seen, inflightTally).then(
       ({ ids, seconds }) => {
         if (observeTimer) { clearInterval(observeTimer); observeTimer = undefined; }
         metrics.storeBatchSeconds.observe(seconds);
         init.onBatch?.(batch.length, seconds);
         inflight = null;
         failures = 0;
-        committed += batch.length;
+        committed += batch.length + (inflightTally?.events ?? 0);
+        inflightTally = null;
         for (const e of batch) backlogBytes -= estimateEventBytes(e);
         metrics.storeQueueDepth.set(queued);
         if (mode === 'worker' && fnHooks.length > 0) runMainThreadHooks(batch, ids);
@@ -347,6 +390,14 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   /** stop() ran out of time with the database still failing: count what is left as dropped. */
   function giveUp(): void {
     const lost = (inflight?.length ?? 0) + queued;
+    // Neither these rows nor the tallies of earlier shed events can be written: count both honestly.
+    const untallied = lost + (inflightTally?.events ?? 0) + (shed.take()?.events ?? 0);
+    inflightTally = null;
+    if (lost > 0) metrics.storeRowsShed.inc({ reason: 'shutdown' }, lost);
+    if (untallied > 0) {
+      metrics.storeUncounted.inc({ table: 'ip_stats' }, untallied);
+      metrics.storeUncounted.inc({ table: 'number_stats' }, untallied);
+    }
     observePending();
     flushUnstored();
     if (observeTimer) { clearInterval(observeTimer); observeTimer = undefined; }
@@ -419,13 +470,26 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
 
     append(event) {
       try {
-        if (stopPromise && !stopping) { metrics.storeDropped.inc(); return; }
+        if (stopPromise && !stopping) { metrics.storeDropped.inc(); countShed('shutdown'); return; }
         const size = estimateEventBytes(event);
-        if (queued + (inflight?.length ?? 0) >= maxBacklog || backlogBytes + size > maxBacklogBytes) {
+        const fullEvents = queued + (inflight?.length ?? 0) >= maxBacklog;
+        if (fullEvents || backlogBytes + size > maxBacklogBytes) {
           metrics.storeDropped.inc();
+          let logged = false;
           if (observerSpecs.length > 0 && unstored.length < maxBacklog) {
             unstored.push(event);
             unstoredTimer ??= setTimeout(flushUnstored, Math.max(10, delayMs));
+            logged = true;
+          }
+          // No row, but the count: tallied for the next batch transaction's ip_stats and number_stats.
+          const reason: ShedReason = fullEvents ? 'backlog_events' : 'backlog_bytes';
+          countShed(reason);
+          shed.add(event, reason, logged);
+          appended++; // flush() and stop() wait for the tally to be committed too
+          if (shed.pending === 1) schedule();
+          if (summaryTimer === undefined) {
+            summaryTimer = setInterval(emitSummary, 1000);
+            summaryTimer.unref();
           }
           const now = Date.now();
           if (now - lastDropLog >= 60_000) {
@@ -510,6 +574,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         if (immediate) clearImmediate(immediate);
         stopping = false;
         flushUnstored();
+        emitSummary();
+        if (summaryTimer) { clearInterval(summaryTimer); summaryTimer = undefined; }
         await backend!.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'store writer close failed'));
         try { db!.pragma('wal_checkpoint(TRUNCATE)'); } catch { /* another connection may still read */ }
         db!.close();

@@ -11,6 +11,7 @@ import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
 import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './observers.js';
+import type { NotStoredSummary, ShedTally } from './shed.js';
 
 /** Data the main thread hands the worker. */
 export interface WriterWorkerData {
@@ -22,8 +23,13 @@ export interface WriterWorkerData {
 
 /** Main → worker messages. */
 export type ToWorker =
-  /** Commit `events`; the ones from `observeFrom` on are shown to the observers first (retries pass the length). */
-  | { type: 'batch'; id: number; events: HoneypotEvent[]; observeFrom: number }
+  /**
+   * Commit `events` and add `tally` (events without rows) to the aggregates; the events from `observeFrom` on are
+   * shown to the observers first (retries pass the length).
+   */
+  | { type: 'batch'; id: number; events: HoneypotEvent[]; observeFrom: number; tally: ShedTally | null }
+  /** Write the JSON log's summary line of events that were not stored. */
+  | { type: 'summary'; summary: NotStoredSummary }
   /** Show events to the observers without committing them (the store is failing and retrying an older batch). */
   | { type: 'observe'; events: HoneypotEvent[] }
   | { type: 'reopen' }
@@ -91,7 +97,7 @@ port.on('message', (m: ToWorker) => {
         if (m.observeFrom < m.events.length) observe(m.observeFrom === 0 ? m.events : m.events.slice(m.observeFrom));
         const t0 = process.hrtime.bigint();
         try {
-          const ids = writer.write(m.events);
+          const ids = writer.write(m.events, m.tally);
           send({ type: 'done', id: m.id, ids, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
         } catch (err) {
           const e = err as Error & { code?: unknown };
@@ -101,6 +107,9 @@ port.on('message', (m: ToWorker) => {
       }
       case 'observe':
         observe(m.events);
+        break;
+      case 'summary':
+        observers.summary(m.summary);
         break;
       case 'reopen':
         observers.reopen();

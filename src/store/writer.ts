@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { HoneypotEvent } from '../events/event.js';
+import type { ShedTally, TallyEntry } from './shed.js';
 import type { BatchHook, NumberClassifier } from './types.js';
 import { isOutOfSpace, releaseWal } from './wal.js';
 
@@ -41,6 +42,26 @@ const UPSERT_TAIL = `
   event_count = event_count + excluded.event_count`;
 const FIRST_SEEN_TEXT = `first_seen = CASE WHEN excluded.first_seen_us < first_seen_us THEN excluded.first_seen ELSE first_seen END,`;
 
+/**
+ * Adds the tally of events that have no row to a batch's aggregate of the same key. Such events have no honey id,
+ * so `last_honey_id` keeps the newest row's id (0 for a key seen only in events without rows).
+ */
+function foldTally(map: Map<string, Agg>, t: TallyEntry): void {
+  const a = map.get(t.key);
+  if (a === undefined) {
+    map.set(t.key, {
+      firstUs: t.firstUs, firstTs: t.firstTs, lastUs: t.lastUs, lastTs: t.lastTs, lastHoneyId: 0, count: t.count,
+      verified: t.verified, e164: t.e164,
+    });
+    return;
+  }
+  a.count += t.count;
+  if (t.firstUs < a.firstUs) { a.firstUs = t.firstUs; a.firstTs = t.firstTs; }
+  if (t.lastUs >= a.lastUs) { a.lastUs = t.lastUs; a.lastTs = t.lastTs; }
+  if (t.verified) a.verified = 1;
+  if (a.e164 === null) a.e164 = t.e164;
+}
+
 /** Bound on the "already classified" cache; past it the cache restarts (the DB lookup is the fallback). */
 const KNOWN_NUMBERS_MAX = 200_000;
 
@@ -59,7 +80,7 @@ export class BatchWriter {
   private readonly setNumberClass: Database.Statement;
   private readonly upsertUa: Database.Statement;
   private readonly upsertMethod: Database.Statement;
-  private readonly txn: (events: readonly HoneypotEvent[]) => number[];
+  private readonly txn: (events: readonly HoneypotEvent[], tally: ShedTally | null) => number[];
   /** Numbers known to have a `number_stats` row, so the classifier runs only for new ones. */
   private readonly knownNumbers = new Set<string>();
   constructor(
@@ -101,13 +122,17 @@ export class BatchWriter {
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_agent) DO UPDATE SET ${UPSERT_TAIL}`);
     this.upsertMethod = db.prepare(`INSERT INTO method_stats (method, first_seen_us, last_seen_us, last_seen, last_honey_id, event_count)
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (method) DO UPDATE SET ${UPSERT_TAIL}`);
-    this.txn = db.transaction((events: readonly HoneypotEvent[]) => this.writeInTxn(events));
+    this.txn = db.transaction((events: readonly HoneypotEvent[], tally: ShedTally | null) => this.writeInTxn(events, tally));
   }
 
-  /** Writes one batch in one transaction and returns the honey ids in event order. Throws on failure (rolled back). */
-  write(events: readonly HoneypotEvent[]): number[] {
+  /**
+   * Writes one batch in one transaction and returns the honey ids in event order. Throws on failure (rolled back).
+   * `tally` counts events that get no row (shed under overload) into `ip_stats` and `number_stats` in the same
+   * transaction, so the aggregates stay exact.
+   */
+  write(events: readonly HoneypotEvent[], tally: ShedTally | null = null): number[] {
     try {
-      return this.txn(events);
+      return this.txn(events, tally);
     } catch (err) {
       this.resetCaches();
       // Disk full: give the WAL's space back before the retry (and before anything else takes it).
@@ -116,7 +141,7 @@ export class BatchWriter {
     }
   }
 
-  private writeInTxn(events: readonly HoneypotEvent[]): number[] {
+  private writeInTxn(events: readonly HoneypotEvent[], tally: ShedTally | null): number[] {
     const ids: number[] = new Array<number>(events.length);
     const ips = new Map<string, Agg>();
     const numbers = new Map<string, Agg>();
@@ -150,6 +175,10 @@ export class BatchWriter {
       if (e.peerEnvelope !== null && e.peerEnvelope !== undefined) {
         this.insertPeer.run(e.eventUuid, e.originPeerId ?? '', e.peerEnvelope, nowUs);
       }
+    }
+    if (tally !== null) {
+      for (const t of tally.ips) foldTally(ips, t);
+      for (const t of tally.numbers) foldTally(numbers, t);
     }
     for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified);
     for (const [n, g] of numbers) this.upsertNumberStats(n, g);

@@ -127,6 +127,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     tcpMaxConnectionsPerSource: { raw: '3', want: 3, toml: 3 },
     tcpMaxConnections: { raw: '10', want: 10, toml: 10 },
     replyRateLimit: { raw: '9', want: 9, toml: 9 },
+    storeBacklog: { raw: '5000', want: 5000, toml: 5000 },
   };
 }
 const tomlLiteral = (v: unknown): string => JSON.stringify(v);

@@ -24,10 +24,13 @@ describe('lifecycle', { timeout: 120_000 }, () => {
       const b = await startDaemon(['--sip-listen', '127.0.0.1:0', '--no-tls'], { dataDir: dir });
       await udpExchange('127.0.0.1', b.endpoint('udp').port, sipRequest({ user: 'after-restart' }), 100);
       assert.equal(await b.stop(), 0);
-      const rows = queryDb<{ created_by_node_id: string; request_uri_user: string }>(dir, 'SELECT created_by_node_id, request_uri_user FROM honey ORDER BY honey_id');
+      const rows = queryDb<{ created_by_node_id: string; request_uri_user: string; event_uuid: string }>(dir, 'SELECT created_by_node_id, request_uri_user, event_uuid FROM honey ORDER BY honey_id');
       assert.deepEqual(rows.map((r) => r.request_uri_user), ['before-restart', 'after-restart']);
       assert.equal(rows[0]!.created_by_node_id, rows[1]!.created_by_node_id);
       assert.match(rows[0]!.created_by_node_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      // Event ids are time-ordered UUIDv7, also across a restart (the node id stays a UUIDv4).
+      for (const r of rows) assert.match(r.event_uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.ok(rows[1]!.event_uuid > rows[0]!.event_uuid);
     } finally {
       cleanup(dir);
     }

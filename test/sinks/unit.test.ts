@@ -230,7 +230,11 @@ describe('JSON log (a store batch observer)', () => {
       assert.equal(await metricValue(metrics, 'sipwarden_store_dropped_total'), 2000);
       await store.writerPragma('max_page_count = 1073741823');
       await store.stop();
-      const logged = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { event_uuid: string }).event_uuid);
+      const all = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event_uuid: string; type?: string; events_not_stored?: number });
+      // Besides the events, summary lines (a `type` key, no event_uuid) say how many of them have no row.
+      const summaries = all.filter((l) => l.type === 'sipwarden_events_not_stored');
+      assert.equal(summaries.reduce((a, l) => a + l.events_not_stored!, 0), 2000);
+      const logged = all.filter((l) => l.type === undefined).map((l) => l.event_uuid);
       assert.equal(logged.length, 3001, 'each event logged exactly once');
       assert.deepEqual(logged.slice(1), evs.map((e) => e.eventUuid), 'in arrival order');
     } finally {
