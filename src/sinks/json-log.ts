@@ -255,18 +255,13 @@ export function createJsonLogObserver(options: JsonLogOptions, context: Observer
     },
     summary(sum: NotStoredSummary) {
       // One line per second while the store sheds rows: which sources' events have no row (see docs/SINKS.md).
+      // It takes the same path as event lines (held while the disk is full, never torn) and counts as one line.
       const buf = Buffer.from(notStoredLine(sum), 'utf8');
-      try {
-        if (fd === null) fd = open();
-        let off = 0;
-        while (off < buf.length) {
-          const n = writeSync(fd, buf, off, buf.length - off);
-          if (n <= 0) throw new Error('short write');
-          off += n;
-        }
-      } catch (err) {
-        report(err, 0);
-        closeFile();
+      backlog.push({ buf, lines: 1 });
+      backlogBytes += buf.length;
+      if (!flush()) {
+        trim();
+        scheduleRetry();
       }
     },
     reopen() {
