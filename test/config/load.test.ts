@@ -75,6 +75,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
   return {
     verbose: { want: true },
     debug: { want: true },
+    logFormat: { raw: 'json', want: 'json' },
     dataDir: { raw: 'dd', want: w('dd') },
     dbFile: { raw: 'x.db', want: w('x.db') },
     jsonLog: { want: true },
