@@ -480,7 +480,8 @@ export function formatConfigCheck(config: Config): string {
     lines.push({ key: name, text });
   };
   for (const def of SETTINGS) add(def.toml[0]!, def.key, config[def.key], def.secret, def.key === 'tlsListen' && !config.tls);
-  lines.push({ key: 'config', text: `# config = ${formatValue(config.configFile ?? '(none)')} # ${config.sources.configFile ?? 'default'}` });
+  const file = config.configFile ? formatValue(config.configFile) : '(none)';
+  lines.push({ key: 'config', text: `# config = ${file} # ${config.sources.configFile ?? 'default'}` });
   lines.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return lines.map((l) => l.text).join('\n') + '\n';
 }

@@ -193,7 +193,7 @@ function def(
 
 /** Every setting, in help order. */
 export const SETTINGS: readonly SettingDef[] = [
-  def({ key: 'verbose', long: 'verbose', short: 'v', kind: 'bool', spEnv: 'VERBOSE', help: 'verbose log on stderr' }),
+  def({ key: 'verbose', long: 'verbose', short: 'v', kind: 'bool', spEnv: 'VERBOSE', help: 'verbose log and one line per probe on stderr' }),
   def({ key: 'debug', long: 'debug', short: 'd', kind: 'bool', spEnv: 'DEBUG', help: 'debug log on stderr' }),
   def({ key: 'logFormat', long: 'log-format', kind: 'value', parse: oneOf(LOG_FORMATS), arg: 'F', help: 'start-up summary and -v probe lines: text or json' }),
   def({ key: 'dataDir', long: 'data-dir', kind: 'value', parse: path, arg: 'DIR', help: 'data directory', defaultText: 'directory of -f, else the working directory' }),
