@@ -265,7 +265,7 @@ export function probeLine(e: HoneypotEvent): void {
   const number = escapeAttackerText(e.calledNumber);
   const ua = escapeAttackerText(e.userAgent);
   infoLine(
-    `probe ${e.eventTimestamp} ${e.transport} ${source} ${method || '-'} ${number || '-'} ${JSON.stringify(ua)}`,
+    `probe ${e.eventTimestamp} ${e.transport} ${source} ${method || '-'} ${number || '-'} "${ua}"`,
     'probe',
     { eventTimestamp: e.eventTimestamp, transport: e.transport, sourceIp: e.sourceIp, sourcePort: e.sourcePort, method, calledNumber: number, userAgent: ua },
     'probe',
