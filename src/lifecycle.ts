@@ -45,7 +45,11 @@ export function getLineFormat(): 'text' | 'json' {
   return lineFormat;
 }
 
-/** Prints a fixed plain-text start-up warning line: `sipwarden: warning: <text>`. */
+/** Prints a start-up warning line: `sipwarden: warning: <text>` (a JSON object with `--log-format json`). */
 export function warnLine(text: string): void {
+  if (lineFormat === 'json') {
+    process.stderr.write(JSON.stringify({ level: 40, time: Date.now(), app: 'sipwarden', component: 'startup', msg: text }) + '\n');
+    return;
+  }
   process.stderr.write(`sipwarden: warning: ${text}\n`);
 }

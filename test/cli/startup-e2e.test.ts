@@ -77,7 +77,7 @@ describe('start-up (real binary)', { timeout: 180_000 }, () => {
   });
 
   test('--log-format json -v -d: every stderr line is one JSON object without repeated keys; -v prints escaped probe lines', async () => {
-    const d = await startDaemon([...LOCAL, '-r', '-v', '-d', '--log-format', 'json'], { env, expect: { udp: 1 } });
+    const d = await startDaemon([...LOCAL, '-r', '-v', '-d', '-N', '--log-format', 'json'], { env, expect: { udp: 1 } });
     try {
       const udp = d.endpoint('udp');
       await udpExchange('127.0.0.1', udp.port, sipRequest({ method: 'OPTIONS', user: '0046812118532', ua: 'evil\x1b[31m"agent' }), 300);
@@ -100,6 +100,7 @@ describe('start-up (real binary)', { timeout: 180_000 }, () => {
     // Regression: the store's and the API's lines carried "component" twice.
     assert.ok(lines.some((l) => l.includes('"component":"store"')), d.stderr());
     assert.ok(withComponent > 3);
+    assert.ok(msgs.has('-N is ignored'), 'warnings are JSON lines too');
     for (const m of ['starting', 'data dir', 'database', 'profile', 'listening', 'api', 'p2p', 'ready', 'probe']) assert.ok(msgs.has(m), m);
     const probe = JSON.parse(lines.find((l) => l.includes('"msg":"probe"'))!) as Record<string, unknown>;
     assert.equal(probe.method, 'OPTIONS');

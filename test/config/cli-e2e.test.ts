@@ -21,7 +21,7 @@ after(() => cleanup(dir));
 
 const opts = (): { env: Record<string, string>; cwd: string; timeoutMs: number } => ({ env, cwd: dir, timeoutMs: 20_000 });
 
-describe('sipwarden CLI (real binary)', { timeout: 60_000 }, () => {
+describe('sipwarden CLI (real binary)', { timeout: 240_000 }, () => {
   test('config check -jar prints json_log, api, responsive from the command line', async () => {
     const r = await runCli(['config', 'check', '-jar'], opts());
     assert.equal(r.code, 0, r.stderr);
