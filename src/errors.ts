@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   API_RATE_LIMITED: 'SW_API_RATE_LIMITED',
   /** Sink delivery failed (webhook, syslog, JSON log); counted, never fatal. */
   SINK_DELIVERY_FAILED: 'SW_SINK_DELIVERY_FAILED',
+  /** An explicitly configured sink (`-j`/`-l` file, `--syslog-target`) cannot be opened at start. Exit code 2. */
+  SINK_OPEN_FAILED: 'SW_SINK_OPEN_FAILED',
   /** A peer record failed validation (SPEC §13.3). */
   P2P_RECORD_INVALID: 'SW_P2P_RECORD_INVALID',
   /** An unexpected error while handling one packet/connection/record; counted, never fatal. */

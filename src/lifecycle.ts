@@ -23,10 +23,33 @@ export function formatEndpoint(e: Endpoint): string {
  * For p2p, `where` is the full multiaddr including `/p2p/<PeerId>`.
  */
 export function announceListening(kind: 'udp' | 'tcp' | 'tls' | 'http' | 'p2p', where: Endpoint | string): void {
-  process.stderr.write(`sipwarden: listening ${kind} ${typeof where === 'string' ? where : formatEndpoint(where)}\n`);
+  const address = typeof where === 'string' ? where : formatEndpoint(where);
+  if (lineFormat === 'json') {
+    const line = { level: 30, time: Date.now(), app: 'sipwarden', component: 'startup', msg: 'listening', kind, address };
+    process.stderr.write(JSON.stringify(line) + '\n');
+    return;
+  }
+  process.stderr.write(`sipwarden: listening ${kind} ${address}\n`);
 }
 
-/** Prints a fixed plain-text start-up warning line: `sipwarden: warning: <text>`. */
+/** `--log-format` of the start-up lines (listening lines included) and `-v` probe lines. */
+let lineFormat: 'text' | 'json' = 'text';
+
+/** Sets the format of start-up and probe lines; the CLI calls it once from `--log-format`. */
+export function setLineFormat(f: 'text' | 'json'): void {
+  lineFormat = f;
+}
+
+/** The current format of start-up and probe lines. */
+export function getLineFormat(): 'text' | 'json' {
+  return lineFormat;
+}
+
+/** Prints a start-up warning line: `sipwarden: warning: <text>` (a JSON object with `--log-format json`). */
 export function warnLine(text: string): void {
+  if (lineFormat === 'json') {
+    process.stderr.write(JSON.stringify({ level: 40, time: Date.now(), app: 'sipwarden', component: 'startup', msg: text }) + '\n');
+    return;
+  }
   process.stderr.write(`sipwarden: warning: ${text}\n`);
 }

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { formatConfigCheck, loadConfig } from './config/load.js';
 import { ConfigError, SipwardenError } from './errors.js';
-import { warnLine } from './lifecycle.js';
+import { setLineFormat, warnLine } from './lifecycle.js';
 import { startNode, type RunningNode } from './node.js';
 
 function fail(err: unknown): never {
@@ -44,6 +44,8 @@ async function main(): Promise<void> {
     process.stdout.write(outcome.text.endsWith('\n') ? outcome.text : outcome.text + '\n');
     return;
   }
+  // `config check` prints its warnings as text; a running node in the format it was asked for.
+  if (outcome.kind === 'run') setLineFormat(outcome.config.logFormat ?? 'text');
   for (const w of outcome.warnings) warnLine(w);
   if (outcome.kind === 'check') {
     const text = formatConfigCheck(outcome.config);

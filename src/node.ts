@@ -2,12 +2,13 @@
  * Composition root: the only place that wires components together. Builds config → store → sinks → p2p →
  * responder → capture → SIP listeners → API, and stops them in reverse (SPEC §14).
  */
-import { mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { checkSinks, checkTlsFiles, ensureDataDir, explainStoreError, probeLine, summaryHead, summaryTail } from './cli/startup.js';
 import type { Config } from './config/types.js';
 import { createIpMatcher } from './config/net.js';
 import { ERROR_CODES, SipwardenError } from './errors.js';
 import type { HoneypotEvent } from './events/event.js';
-import { announceListening, warnLine, type Endpoint, type Startable } from './lifecycle.js';
+import { announceListening, setLineFormat, warnLine, type Endpoint, type Startable } from './lifecycle.js';
 import { createLogger, logLevel, type Logger } from './log.js';
 import { Metrics, methodLabel } from './metrics.js';
 import { createCapture } from './sip/capture.js';
@@ -53,6 +54,7 @@ function describe(err: unknown): string {
  * listener opened (unless -R), or the store cannot be opened (SPEC §2.4).
  */
 export async function startNode(config: Config): Promise<RunningNode> {
+  setLineFormat(config.logFormat ?? 'text');
   const logger = createLogger(logLevel(config));
   const metrics = new Metrics();
   const started: Startable[] = [];
@@ -67,10 +69,14 @@ export async function startNode(config: Config): Promise<RunningNode> {
   };
 
   try {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
+    // Checked before anything opens or listens: a bad data dir, -t/-k pair or explicitly set sink is exit 2.
+    ensureDataDir(config);
+    const tlsFiles = checkTlsFiles(config, (p) => readFileSync(p));
+    await checkSinks(config);
 
     // Store first: everything else needs the node id and the database.
-    const store = createSqliteStore({ path: config.dbFile, metrics, logger: logger.child({ component: 'store' }), retentionDays: config.retentionDays, maxBacklog: config.storeBacklog });
+    // The store names its own component in its log lines (a second child binding would repeat the key).
+    const store = createSqliteStore({ path: config.dbFile, metrics, logger, retentionDays: config.retentionDays, maxBacklog: config.storeBacklog });
     // The webhook registers its outbox hook on the store, which must happen before the store starts so the rows
     // are written inside the batch transaction (SPEC §12.1).
     const sinks: Sink[] = [];
@@ -97,11 +103,12 @@ export async function startNode(config: Config): Promise<RunningNode> {
     try {
       await store.start();
     } catch (err) {
-      if (err instanceof SipwardenError) throw err;
-      throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, `${config.dbFile}: ${describe(err)}`, 1, { cause: err });
+      if (err instanceof SipwardenError) throw explainStoreError(err, config.dbFile);
+      throw explainStoreError(new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, `${config.dbFile}: ${describe(err)}`, 1, { cause: err }), config.dbFile);
     }
     // Stopped last: after input stopped and the sinks drained.
     started.push(store);
+    summaryHead(config, store.nodeId);
 
     // Sinks (queued, asynchronous). The webhook outbox rides the store's batch transaction.
     if (config.syslog) sinks.push(createSyslogSink({ target: config.syslogTarget, ident: config.syslogIdent, metrics, logger: logger.child({ component: 'syslog' }) }));
@@ -157,17 +164,32 @@ export async function startNode(config: Config): Promise<RunningNode> {
         started.push(profileResponder);
         responder = profileResponder;
       }
+      // TLS material before any listener opens: a creation failure only turns TLS off, with a warning.
+      let material: { cert: Buffer; key: Buffer } | null = tlsFiles;
+      if (!material && config.tls && config.tlsListen.length > 0) {
+        try {
+          material = await loadOrCreateTlsMaterial({ cert: null, key: null, dataDir: config.dataDir });
+        } catch (err) {
+          warnLine(`TLS disabled: ${describe(err)}`);
+        }
+      }
+      const toCapture = publisher
+        ? (e: HoneypotEvent): void => {
+            toSinks(e);
+            publisher!.offer(e);
+          }
+        : toSinks;
       const capture = createCapture({
         nodeId: store.nodeId,
         responder,
         extractCredentials,
         isAllowed: (ip) => allow.matches(ip),
-        onEvent: publisher
+        onEvent: config.verbose
           ? (e) => {
-              toSinks(e);
-              publisher!.offer(e);
+              probeLine(e);
+              toCapture(e);
             }
-          : toSinks,
+          : toCapture,
         metrics,
         logger: logger.child({ component: 'capture' }),
         maxMessageBytes: config.maxMessageBytes,
@@ -241,13 +263,6 @@ export async function startNode(config: Config): Promise<RunningNode> {
       }
 
       if (config.tls && config.tlsListen.length > 0) {
-        let material: { cert: Buffer; key: Buffer } | null = null;
-        try {
-          material = await loadOrCreateTlsMaterial({ cert: config.cert, key: config.key, dataDir: config.dataDir });
-        } catch (err) {
-          if (config.cert) throw err;
-          warnLine(`TLS disabled: ${describe(err)}`);
-        }
         if (material) {
           const tlsExplicit = explicit(config, 'tlsListen');
           for (const at of config.tlsListen) {
@@ -265,16 +280,20 @@ export async function startNode(config: Config): Promise<RunningNode> {
       }
     }
 
+    let apiBound: Endpoint[] = [];
     if (config.api) {
       const { createApiServer } = await import('./api/server.js');
-      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger: logger.child({ component: 'api' }), peers });
+      // The API names its own component in its log lines.
+      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger, peers });
       try {
         await api.start();
       } catch (err) {
         throw new SipwardenError(ERROR_CODES.LISTEN_FAILED, `cannot listen http: ${describe(err)}`, 1, { cause: err });
       }
       started.push(api);
+      apiBound = api.addresses();
     }
+    summaryTail(config, apiBound);
 
     logger.info({ nodeId: store.nodeId, responsive: responder !== null }, 'started');
 

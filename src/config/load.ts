@@ -3,7 +3,7 @@
  * cross-field validation. Pure apart from reading the TOML file and checking that named files exist:
  * nothing is bound, created or written, so `sipwarden config check` can share it.
  */
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { displayFlag, getopt, type OptSpec } from '../cli/getopt.js';
@@ -178,12 +178,16 @@ function typeName(v: unknown): string {
   return typeof v;
 }
 
+/** A default config path that exists but cannot be read: skipped with this warning. */
+class UnreadableDefault extends Error {}
+
 function parseTomlFile(file: string, label: string, explicit: boolean, cwd: string): Layer | null {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (!explicit && (err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (!explicit) throw new UnreadableDefault(`skipping default config ${label}: ${fileErrorReason(err)}`);
     throw new ConfigError(label, fileErrorReason(err));
   }
   let doc: Record<string, unknown>;
@@ -243,29 +247,52 @@ function parseTomlFile(file: string, label: string, explicit: boolean, cwd: stri
   return layer;
 }
 
-/** SPEC §4.1: `-g`, else the environment, else `$XDG_CONFIG_HOME/sipwarden/config.toml`, else `~/.config/…`. */
-function locateConfig(
-  cli: Given | null,
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-  homeDir: string,
-): { file: string; label: string; explicit: boolean; given: Given } | null {
+/** Where a configuration file candidate comes from. */
+type ConfigOrigin = NonNullable<Config['configFileOrigin']>;
+
+interface ConfigCandidate {
+  file: string;
+  label: string;
+  explicit: boolean;
+  given: Given;
+  origin: ConfigOrigin;
+}
+
+/**
+ * SPEC §4.1: `-g`, else the environment, else `$XDG_CONFIG_HOME/sipwarden/config.toml`, else `~/.config/…`.
+ * After sipwarden's own default path comes SentryPeer's (its config library's path,
+ * `$XDG_CONFIG_HOME/sentrypeer/default-config.toml`, else `~/.config/sentrypeer/default-config.toml`), so a
+ * SentryPeer host keeps its settings. Returns the candidates in order; the first that exists is read.
+ */
+function locateConfig(cli: Given | null, env: NodeJS.ProcessEnv, cwd: string, homeDir: string): ConfigCandidate[] {
   if (cli) {
     const raw = cli.value as string;
-    return { file: resolve(cwd, raw), label: displayFlag(raw), explicit: true, given: cli };
+    return [{ file: resolve(cwd, raw), label: displayFlag(raw), explicit: true, given: cli, origin: 'explicit' }];
   }
   for (const name of CONFIG_ENV) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    return { file: resolve(cwd, raw), label: displayFlag(raw), explicit: true, given: { value: raw, where: name, source: 'env' } };
+    return [
+      { file: resolve(cwd, raw), label: displayFlag(raw), explicit: true, given: { value: raw, where: name, source: 'env' }, origin: 'explicit' },
+    ];
   }
   const xdg = env.XDG_CONFIG_HOME;
-  let file: string | null = null;
-  if (xdg && isAbsolute(xdg)) file = join(xdg, 'sipwarden', 'config.toml');
-  else if (homeDir) file = join(homeDir, '.config', 'sipwarden', 'config.toml');
-  if (!file) return null;
-  return { file, label: displayFlag(file), explicit: false, given: { value: file, where: file, source: 'default' } };
+  let base: string | null = null;
+  if (xdg && isAbsolute(xdg)) base = xdg;
+  else if (homeDir) base = join(homeDir, '.config');
+  if (!base) return [];
+  const mk = (file: string, origin: ConfigOrigin): ConfigCandidate => ({
+    file,
+    label: displayFlag(file),
+    explicit: false,
+    given: { value: file, where: file, source: 'default' },
+    origin,
+  });
+  return [mk(join(base, 'sipwarden', 'config.toml'), 'sipwarden-default'), mk(join(base, 'sentrypeer', 'default-config.toml'), 'sentrypeer-default')];
 }
+
+/** SentryPeer's database in the working directory (its default `-f`). */
+export const SENTRYPEER_DB_NAME = 'sentrypeer.db';
 
 // ---------------------------------------------------------------- merge and validate
 
@@ -327,8 +354,34 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   if ('version' in cliParse) return { kind: 'version', text: `sipwarden ${VERSION}\n` };
   const { layer: cli, check, ignoredN } = cliParse;
   const envLayer = parseEnv(env, cwd);
-  const loc = locateConfig(cliParse.configFile, env, cwd, homeDir);
-  const fileLayer = loc ? parseTomlFile(loc.file, loc.label, loc.explicit, cwd) : null;
+  const warnings: string[] = [];
+  let loc: ConfigCandidate | null = null;
+  let fileLayer: Layer | null = null;
+  for (const cand of locateConfig(cliParse.configFile, env, cwd, homeDir)) {
+    try {
+      fileLayer = parseTomlFile(cand.file, cand.label, cand.explicit, cwd);
+    } catch (err) {
+      if (!(err instanceof UnreadableDefault)) throw err;
+      warnings.push(err.message);
+      continue;
+    }
+    if (fileLayer || cand.explicit) {
+      loc = cand;
+      break;
+    }
+  }
+  if (fileLayer && loc?.origin === 'sentrypeer-default') {
+    // SentryPeer's config library writes `cert = "cert.pem"`, `key = "key.pem"` on first run whether or not those
+    // files exist; a pair that is not there falls back to the data dir's self-signed certificate.
+    const c = fileLayer.get('cert');
+    const k = fileLayer.get('key');
+    const missing = [c, k].filter((g): g is Given => g !== undefined && !existsSync(g.value as string));
+    if (missing.length > 0) {
+      fileLayer.delete('cert');
+      fileLayer.delete('key');
+      warnings.push(`${missing[0]!.where}: ${missing[0]!.value as string} not found; using the data directory's TLS certificate`);
+    }
+  }
 
   const given = new Map<SettingKey, Given>();
   for (const layer of [fileLayer, envLayer, cli]) {
@@ -349,7 +402,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
     dataDir = dirname(dbGiven.value as string);
     sources.dataDir = dbGiven.source;
   }
-  const dbFile = get('dbFile', join(dataDir, 'sipwarden.db'));
+  let dbFile = get('dbFile', join(dataDir, 'sipwarden.db'));
+  let dbFileOrigin: Config['dbFileOrigin'] = given.has('dbFile') ? 'explicit' : 'sipwarden-default';
+  // Drop-in: SentryPeer's default database is `./sentrypeer.db`. When sipwarden's own default is absent and the
+  // data directory is the working directory (no -f, no --data-dir), keep using it (migrated in place, backed up).
+  if (!given.has('dbFile') && !given.has('dataDir')) {
+    const spDb = join(cwd, SENTRYPEER_DB_NAME);
+    if (existsSync(spDb) && !existsSync(dbFile)) {
+      dbFile = spDb;
+      dbFileOrigin = 'sentrypeer-default';
+    }
+  }
   const jsonLogFile = get('jsonLogFile', join(dataDir, 'sipwarden_json.log'));
   // `-l` implies `-j`, unless -j was explicitly switched off at the same or a higher layer.
   let jsonLog = get('jsonLog', DEFAULTS.jsonLog);
@@ -368,16 +431,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
     dbFile,
     jsonLogFile,
     jsonLog,
-    configFile: loc && (loc.explicit || fileLayer) ? loc.file : null,
+    configFile: loc ? loc.file : null,
+    configFileOrigin: loc ? loc.origin : null,
+    dbFileOrigin,
     sources,
   } as Config;
-  if (loc && (loc.explicit || fileLayer)) sources.configFile = loc.given.source;
+  if (loc) sources.configFile = loc.given.source;
 
   if (config.apiTokenFile !== null) {
     config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, whereOf('apiTokenFile'))];
   }
   validate(config, given, whereOf);
-  const warnings: string[] = [];
   if (ignoredN) warnings.push('-N is ignored');
   if (config.bootstrap.length > 0 && !config.peerToPeer) warnings.push(`${whereOf('bootstrap')} has no effect without -p`);
   if (config.responsive && config.sipDisable) warnings.push(`${whereOf('responsive')} has no effect with ${whereOf('sipDisable')}`);
@@ -430,18 +494,27 @@ function formatValue(v: unknown): string {
 }
 
 /**
- * SPEC §2.5: the effective configuration as sorted lines `key = value # default|file|env|cli`, keys as in
- * the TOML file, secrets `"<redacted>"`. Ends with a newline.
+ * The effective configuration as TOML that `-g` reads back: one line per setting, sorted by key, keys as in the
+ * TOML file, each followed by `# default|file|env|cli`. Lines that must not be read back are commented out:
+ * unset values (`# cert = (unset) # default`), secrets (`# api_token = "<redacted>" # cli`: the file never carries
+ * a placeholder as a secret), TLS listeners while TLS is off, and `config` (the file the values came from).
+ * Ends with a newline.
  */
 export function formatConfigCheck(config: Config): string {
-  const lines: string[] = [];
-  const add = (name: string, key: string, value: unknown, secret = false): void => {
-    const empty = value === null || (Array.isArray(value) && value.length === 0);
-    const shown = secret && !empty ? '"<redacted>"' : formatValue(value);
-    lines.push(`${name} = ${shown} # ${config.sources[key] ?? 'default'}`);
+  const lines: { key: string; text: string }[] = [];
+  const add = (name: string, key: string, value: unknown, secret = false, off = false): void => {
+    const source = config.sources[key] ?? 'default';
+    const empty = value === null || value === undefined || (Array.isArray(value) && value.length === 0);
+    let text: string;
+    if (value === null || value === undefined) text = `# ${name} = (unset) # ${source}`;
+    else if (secret && !empty) text = `# ${name} = "<redacted>" # ${source}`;
+    else if (off) text = `# ${name} = ${formatValue(value)} # ${source} (TLS is off)`;
+    else text = `${name} = ${formatValue(value)} # ${source}`;
+    lines.push({ key: name, text });
   };
-  for (const def of SETTINGS) add(def.toml[0]!, def.key, config[def.key], def.secret);
-  add('config', 'configFile', config.configFile ?? null);
-  lines.sort();
-  return lines.join('\n') + '\n';
+  for (const def of SETTINGS) add(def.toml[0]!, def.key, config[def.key], def.secret, def.key === 'tlsListen' && !config.tls);
+  const file = config.configFile ? formatValue(config.configFile) : '(none)';
+  lines.push({ key: 'config', text: `# config = ${file} # ${config.sources.configFile ?? 'default'}` });
+  lines.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return lines.map((l) => l.text).join('\n') + '\n';
 }

@@ -4,14 +4,14 @@
  */
 import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
-import { DEFAULT_LIMITS, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
+import { DEFAULT_LIMITS, LOG_FORMATS, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
 import { parseCidr, formatCidr, parseEndpoint } from './net.js';
 
 /** Thrown by value parsers; the loader adds the flag/variable/file:line. */
 export class BadValue extends Error {}
 
 /** Settings that are plain Config fields (everything except `sources`). */
-export type SettingKey = Exclude<keyof Config, 'sources' | 'configFile'>;
+export type SettingKey = Exclude<keyof Config, 'sources' | 'configFile' | 'configFileOrigin' | 'dbFileOrigin'>;
 
 export type SettingKind = 'bool' | 'value' | 'list';
 
@@ -193,8 +193,9 @@ function def(
 
 /** Every setting, in help order. */
 export const SETTINGS: readonly SettingDef[] = [
-  def({ key: 'verbose', long: 'verbose', short: 'v', kind: 'bool', spEnv: 'VERBOSE', help: 'verbose log on stderr' }),
+  def({ key: 'verbose', long: 'verbose', short: 'v', kind: 'bool', spEnv: 'VERBOSE', help: 'verbose log and one line per probe on stderr' }),
   def({ key: 'debug', long: 'debug', short: 'd', kind: 'bool', spEnv: 'DEBUG', help: 'debug log on stderr' }),
+  def({ key: 'logFormat', long: 'log-format', kind: 'value', parse: oneOf(LOG_FORMATS), arg: 'F', help: 'start-up summary and -v probe lines: text or json' }),
   def({ key: 'dataDir', long: 'data-dir', kind: 'value', parse: path, arg: 'DIR', help: 'data directory', defaultText: 'directory of -f, else the working directory' }),
   def({ key: 'dbFile', long: 'db-file', short: 'f', kind: 'value', parse: path, arg: 'FILE', spEnv: 'DB_FILE', help: 'sqlite database', defaultText: '<data-dir>/sipwarden.db' }),
   def({ key: 'jsonLog', long: 'json-log', short: 'j', kind: 'bool', spEnv: 'JSON_LOG', help: 'write the JSON event log' }),
@@ -248,6 +249,7 @@ export const SETTINGS: readonly SettingDef[] = [
 export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogFile'> = {
   verbose: false,
   debug: false,
+  logFormat: 'text',
   jsonLog: false,
   peerToPeer: false,
   bootstrap: [],

@@ -4,6 +4,10 @@ import type { Endpoint } from '../lifecycle.js';
 export const PROFILES = ['freepbx', 'asterisk', 'freeswitch', 'sentrypeer-classic', 'reject-404', 'redirect'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
+/** `--log-format` values. */
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export const P2P_SHARE_MODES = ['full', 'no-raw', 'no-credentials'] as const;
 export type P2pShareMode = (typeof P2P_SHARE_MODES)[number];
 
@@ -83,6 +87,12 @@ export interface Config {
   storeBacklog: number;
   /** The TOML file that was read (`-g`, environment or the default path when it exists); absent/null if none. */
   configFile?: string | null;
+  /** Which path `configFile` was found at: given (`-g`/environment), sipwarden's default, or SentryPeer's default. */
+  configFileOrigin?: 'explicit' | 'sipwarden-default' | 'sentrypeer-default' | null;
+  /** Why `dbFile` is what it is: `-f`, `<data-dir>/sipwarden.db`, or SentryPeer's `./sentrypeer.db` kept. */
+  dbFileOrigin?: 'explicit' | 'sipwarden-default' | 'sentrypeer-default';
+  /** `--log-format`: start-up summary and `-v` probe lines as human text (default) or JSON lines. */
+  logFormat?: LogFormat;
   /** Which settings were given explicitly (not defaulted), and from where. */
   sources: Readonly<Record<string, ConfigSource>>;
 }

@@ -78,6 +78,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
   return {
     verbose: { want: true },
     debug: { want: true },
+    logFormat: { raw: 'json', want: 'json' },
     dataDir: { raw: 'dd', want: w('dd') },
     dbFile: { raw: 'x.db', want: w('x.db') },
     jsonLog: { want: true },
@@ -561,17 +562,100 @@ describe('TOML file (SPEC §4)', () => {
     assert.equal(errLine([], { SENTRYPEER_CONFIG_FILE: 'nope.toml' }), 'sipwarden: error: nope.toml: file not found');
     assert.equal(errLine(['-g', root]), `sipwarden: error: ${root}: is a directory`);
   });
-  test('a bad or unreadable default file is an error (not silently skipped)', () => {
+  test('a bad default file is an error; an unreadable one is skipped with a warning', () => {
     const h3 = join(root, 'home3');
     mkdirSync(join(h3, '.config', 'sipwarden'), { recursive: true });
     const p = join(h3, '.config', 'sipwarden', 'config.toml');
     writeFileSync(p, 'bogus = 1\n');
     assert.equal(errLine([], {}, h3), `sipwarden: error: ${p}:1: unknown key "bogus"`);
-    if (process.getuid?.() !== 0) {
-      chmodSync(p, 0o000);
-      assert.equal(errLine([], {}, h3), `sipwarden: error: ${p}: permission denied`);
-    }
+    // Regression: an unreadable default path (here a directory, which root cannot read either) was fatal.
+    rmSync(p);
+    mkdirSync(p);
+    const o = load([], {}, h3);
+    assert.ok(o.kind === 'run');
+    assert.deepEqual(o.warnings, [`skipping default config ${p}: is a directory`]);
+    assert.equal(o.config.configFile, null);
   });
+});
+
+describe('drop-in defaults for SentryPeer hosts', () => {
+  const spHome = (name: string, text: string): string => {
+    const h = join(root, name);
+    mkdirSync(join(h, '.config', 'sentrypeer'), { recursive: true });
+    writeFileSync(join(h, '.config', 'sentrypeer', 'default-config.toml'), text);
+    return h;
+  };
+  test("SentryPeer's default config path is read when sipwarden's is absent (regression: config = null)", () => {
+    const h = spHome('sphome1', `tls_listen_address = "127.0.0.1:5071"\ncert = ${JSON.stringify(certFile)}\nkey = ${JSON.stringify(keyFile)}\n`);
+    const spFile = join(h, '.config', 'sentrypeer', 'default-config.toml');
+    const c = cfg([], {}, h);
+    assert.equal(c.configFile, spFile);
+    assert.equal(c.configFileOrigin, 'sentrypeer-default');
+    assert.deepEqual(c.tlsListen, [{ ip: '127.0.0.1', port: 5071 }]);
+    assert.equal(c.cert, certFile);
+    const out = formatConfigCheck(c);
+    assert.ok(out.includes(`# config = ${JSON.stringify(spFile)} # default\n`), out);
+    assert.ok(out.includes('tls_listen = ["127.0.0.1:5071"] # file\n'), out);
+    // The same under $XDG_CONFIG_HOME.
+    const x = cfg([], { XDG_CONFIG_HOME: join(h, '.config') }, home);
+    assert.equal(x.configFile, spFile);
+    // sipwarden's own default wins when both exist.
+    mkdirSync(join(h, '.config', 'sipwarden'));
+    writeFileSync(join(h, '.config', 'sipwarden', 'config.toml'), 'api = true\n');
+    const both = cfg([], {}, h);
+    assert.equal(both.configFileOrigin, 'sipwarden-default');
+    assert.equal(both.tlsListen.length, 2);
+  });
+  test("SentryPeer's first-run cert.pem/key.pem that do not exist fall back to the self-signed certificate", () => {
+    const h = spHome('sphome2', 'cert = "cert.pem"\nkey = "key.pem"\ntls_listen_address = "0.0.0.0:5061"\n');
+    const o = load([], {}, h);
+    assert.ok(o.kind === 'run');
+    assert.equal(o.config.cert, null);
+    assert.equal(o.config.key, null);
+    assert.equal(o.warnings.length, 1);
+    assert.match(o.warnings[0]!, /cert\.pem not found; using the data directory's TLS certificate$/);
+  });
+  test('./sentrypeer.db is kept when sipwarden.db is absent and neither -f nor --data-dir is given', () => {
+    const dir = join(root, 'spcwd');
+    mkdirSync(dir);
+    const at = (argv: string[]): Config => {
+      const o = loadConfig(argv, {}, dir, home);
+      assert.ok(o.kind === 'run');
+      return o.config;
+    };
+    assert.equal(at([]).dbFile, join(dir, 'sipwarden.db'));
+    writeFileSync(join(dir, 'sentrypeer.db'), '');
+    const c = at([]);
+    assert.equal(c.dbFile, join(dir, 'sentrypeer.db'));
+    assert.equal(c.dbFileOrigin, 'sentrypeer-default');
+    assert.equal(at(['-f', 'x.db']).dbFile, join(dir, 'x.db'));
+    assert.equal(at(['--data-dir', 'dd']).dbFile, join(dir, 'dd', 'sipwarden.db'));
+    writeFileSync(join(dir, 'sipwarden.db'), '');
+    assert.equal(at([]).dbFile, join(dir, 'sipwarden.db'));
+    assert.equal(at([]).dbFileOrigin, 'sipwarden-default');
+  });
+});
+
+describe('config check round trip', () => {
+  const effective = (c: Config): unknown => {
+    const { sources: _s, configFile: _f, configFileOrigin: _o, dbFileOrigin: _d, ...rest } = c;
+    return rest;
+  };
+  for (const argv of [
+    [],
+    ['-jar', '-v', '--sip-listen', '127.0.0.1:5070', '--sip-listen', '[::1]:5070', '--retention-days', '7', '--allow', '10.0.0.0/8'],
+    ['--no-tls', '-s', '--syslog-target', 'udp://127.0.0.1:514', '--responsive-profile', 'redirect', '--redirect-uri', 'sip:x@192.0.2.1'],
+    ['-p', '-b', '192.0.2.9', '--log-format', 'json', '-t', 'CERTFILE', '-k', 'KEYFILE', '--data-dir', 'dd', '-f', 'other.db'],
+  ]) {
+    test(`config check output is TOML that -g reads back to the same configuration: ${argv.join(' ') || '(defaults)'}`, () => {
+      const args = argv.map((a) => (a === 'CERTFILE' ? certFile : a === 'KEYFILE' ? keyFile : a));
+      const first = cfg(args);
+      const f = toml(`rt-${args.length}.toml`, formatConfigCheck(first));
+      const second = cfg(['-g', f]);
+      assert.deepEqual(effective(second), effective(first));
+      // Nothing is lost: no line of the first output is an unset value the second run gives.
+    });
+  }
 });
 
 describe('precedence (SPEC §4.3)', () => {
@@ -727,29 +811,31 @@ describe('config check output (SPEC §2.5)', () => {
     const out = formatConfigCheck(o.config);
     assert.ok(out.endsWith('\n'));
     const lines = out.trimEnd().split('\n');
-    assert.deepEqual([...lines].sort(), lines);
-    for (const l of lines) assert.match(l, /^[a-z0-9_]+ = .+ # (default|file|env|cli)$/);
+    const keys = lines.map((l) => l.replace(/^# /, '').split(' ')[0]!);
+    assert.deepEqual([...keys].sort(), keys);
+    for (const l of lines) assert.match(l, /^(# )?[a-z0-9_]+ = .+ # (default|file|env|cli)( \(TLS is off\))?$/);
     for (const s of ['topsecret', 'csecret', 'whs', 'dp"']) assert.ok(!out.includes(s), `leaked ${s}`);
     assert.ok(lines.includes('json_log = true # cli'));
     assert.ok(lines.includes('api = true # cli'));
     assert.ok(lines.includes('responsive = true # cli'));
     assert.ok(lines.includes('syslog = false # default'));
-    assert.ok(lines.includes('api_token = "<redacted>" # cli'));
-    assert.ok(lines.includes('oauth2_client_secret = "<redacted>" # cli'));
+    assert.ok(lines.includes('# api_token = "<redacted>" # cli'));
+    assert.ok(lines.includes('# oauth2_client_secret = "<redacted>" # cli'));
     assert.ok(lines.includes('oauth2_client_id = "cid" # cli'));
-    assert.ok(lines.includes('webhook_secret = "<redacted>" # cli'));
-    assert.ok(lines.includes('decoy_password = "<redacted>" # cli'));
+    assert.ok(lines.includes('# webhook_secret = "<redacted>" # cli'));
+    assert.ok(lines.includes('# decoy_password = "<redacted>" # cli'));
     assert.ok(lines.includes('syslog_ident = "sentrypeer" # env'));
     assert.ok(lines.includes('sip_listen = ["0.0.0.0:5060", "[::]:5060"] # default'));
     assert.ok(lines.includes(`data_dir = ${JSON.stringify(cwd)} # default`));
-    assert.ok(lines.includes('cert = null # default'));
+    assert.ok(lines.includes('# cert = (unset) # default'));
     // One line per setting plus `config`.
     assert.equal(lines.length, SETTINGS.length + 1);
   });
-  test('unset secrets print as null/[]', () => {
+  test('unset values are commented out; an empty list is a value', () => {
     const out = formatConfigCheck(cfg([]));
     assert.ok(out.includes('api_token = [] # default\n'));
-    assert.ok(out.includes('webhook_secret = null # default\n'));
+    assert.ok(out.includes('# webhook_secret = (unset) # default\n'));
+    assert.ok(out.includes('# config = (none) # default\n'));
   });
 });
 

@@ -45,17 +45,34 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Do not add `--data-dir` automatically. */
   noDataDir?: boolean;
+  /** Working directory of the daemon (default: the test runner's). */
+  cwd?: string;
   /** Command prefix run before node, e.g. `['ip', 'netns', 'exec', 'nsB']` (it must exec node in place). */
   prefix?: string[];
 }
 
 const LISTEN_RE = /^sipwarden: listening (udp|tcp|tls|http|p2p) (.+)$/;
 
+/** A `listening` line, as text or (with `--log-format json`) as a JSON object with `kind` and `address`. */
 function parseListening(line: string): Listening | null {
+  let kind: Listening['kind'];
+  let addr: string;
   const m = LISTEN_RE.exec(line.trim());
-  if (!m) return null;
-  const kind = m[1] as Listening['kind'];
-  const addr = m[2]!;
+  if (m) {
+    kind = m[1] as Listening['kind'];
+    addr = m[2]!;
+  } else if (line.startsWith('{') && line.includes('"msg":"listening"')) {
+    try {
+      const o = JSON.parse(line) as { msg?: string; kind?: string; address?: string };
+      if (o.msg !== 'listening' || typeof o.kind !== 'string' || typeof o.address !== 'string') return null;
+      kind = o.kind as Listening['kind'];
+      addr = o.address;
+    } catch {
+      return null;
+    }
+  } else {
+    return null;
+  }
   if (kind === 'p2p') {
     const pm = /\/ip[46]\/([^/]+)\/tcp\/(\d+)/.exec(addr);
     return { kind, addr, host: pm?.[1] ?? '', port: pm ? Number(pm[2]) : 0 };
@@ -86,6 +103,7 @@ export async function startDaemon(args: string[], opts: StartOptions = {}): Prom
   const cmdArgs = opts.prefix?.length ? [...opts.prefix.slice(1), process.execPath, ...fullArgs] : fullArgs;
   const proc = spawn(cmd, cmdArgs, {
     env: { ...process.env, ...opts.env },
+    cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

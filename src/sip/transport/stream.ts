@@ -140,13 +140,17 @@ export function createStreamListener(init: StreamListenerInit): SipListener {
       } else {
         server.on('connection', onConnection);
       }
-      server.on('error', (err) => init.logger.warn({ err }, `${label} server error`));
       const srv = server;
       await new Promise<void>((resolve, reject) => {
-        const onErr = (err: Error): void => reject(err);
+        const onErr = (err: Error): void => {
+          // A failed listen is the caller's error line, not a warning here too.
+          server = null;
+          reject(err);
+        };
         srv.once('error', onErr);
         srv.listen({ host: init.listen.ip, port: init.listen.port, ipv6Only: family === 6, backlog: 1024 }, () => {
           srv.off('error', onErr);
+          srv.on('error', (err) => init.logger.warn({ err }, `${label} server error`));
           const a = srv.address() as net.AddressInfo;
           bound = { ip: init.listen.ip, port: a.port };
           resolve();
