@@ -77,6 +77,10 @@ export interface Config {
   tcpMaxConnections: number;
   /** Replies per second per source IP (SPEC §7.2). */
   replyRateLimit: number;
+  /** Seconds a TLS client has to finish its handshake. */
+  tlsHandshakeTimeout: number;
+  /** Bytes waiting for a TCP/TLS peer that does not read before its connection is closed. */
+  tcpMaxUnsentBytes: number;
   /** The TOML file that was read (`-g`, environment or the default path when it exists); absent/null if none. */
   configFile?: string | null;
   /** Which settings were given explicitly (not defaulted), and from where. */
@@ -89,4 +93,6 @@ export const DEFAULT_LIMITS = {
   tcpMaxConnectionsPerSource: 256,
   tcpMaxConnections: 4_096,
   replyRateLimit: 50,
+  tlsHandshakeTimeout: 5,
+  tcpMaxUnsentBytes: 65_536,
 } as const;

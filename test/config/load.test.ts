@@ -123,6 +123,8 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     tcpMaxConnectionsPerSource: { raw: '3', want: 3, toml: 3 },
     tcpMaxConnections: { raw: '10', want: 10, toml: 10 },
     replyRateLimit: { raw: '9', want: 9, toml: 9 },
+    tlsHandshakeTimeout: { raw: '7', want: 7, toml: 7 },
+    tcpMaxUnsentBytes: { raw: '8192', want: 8192, toml: 8192 },
   };
 }
 const tomlLiteral = (v: unknown): string => JSON.stringify(v);
