@@ -213,3 +213,27 @@ describe('TLS before the handshake', () => {
     await waitFor(() => connections.open === 0);
   });
 });
+
+describe('stop', () => {
+  test('stop() closes open TCP and TLS connections, handshaken or not, and resolves', async () => {
+    for (const kind of ['TCP', 'TLS'] as const) {
+      const { port, listener, connections } = await listen(kind, null);
+      const pending = await connectTcp(port);
+      pending.on('error', () => {});
+      const done = [closed(pending)];
+      if (kind === 'TLS') {
+        const t = await new Promise<tls.TLSSocket>((resolve, reject) => {
+          const c = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => resolve(c));
+          c.on('error', reject);
+          clients.push(c);
+        });
+        t.on('error', () => {});
+        done.push(closed(t));
+      }
+      await waitFor(() => connections.open === done.length);
+      await Promise.race([listener.stop(), new Promise((_, j) => setTimeout(() => j(new Error(`${kind} stop() hung`)), 5_000))]);
+      await Promise.all(done);
+      assert.equal(connections.open, 0);
+    }
+  });
+});
