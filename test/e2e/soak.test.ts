@@ -132,6 +132,13 @@ function rssBytes(pid: number): number {
   return Number(m![1]) * 1024;
 }
 
+/** CPU seconds (user + system) the process has used. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 function apiRequest(port: number, path: string, localAddress: string, auth: boolean): void {
   const req = http.get({ host: '127.0.0.1', port, path, localAddress, agent: false, headers: auth ? { authorization: `Bearer ${TOKEN}` } : {} }, (res) => res.resume());
   req.setTimeout(10_000, () => req.destroy());
@@ -266,6 +273,7 @@ describe('soak: nine attack shapes at ~1,000/s for 60 s', { timeout: 180_000 }, 
     }
     const poller = new Worker(POLLER, { eval: true, workerData: { port: apiPort, token: TOKEN, intervalMs: 100 } });
     const rss0 = rssBytes(d.pid);
+    const cpu0 = cpuSeconds(d.pid);
     let rssMax = rss0;
     const load = setInterval(tickOnce, TICK_MS);
     const normal = setInterval(normalTick, 200);
@@ -283,9 +291,10 @@ describe('soak: nine attack shapes at ~1,000/s for 60 s', { timeout: 180_000 }, 
     for (const s of streams) s.destroy();
 
     assert.equal(d.proc.exitCode, null, 'the daemon is alive');
+    const cpu = cpuSeconds(d.pid) - cpu0;
     const lat = result.lat.sort((a, b) => a - b);
     const p99 = lat[Math.min(lat.length - 1, Math.ceil(lat.length * 0.99) - 1)]!;
-    const summary = `API polls ${lat.length}, errors ${result.errors}, p50 ${lat[Math.floor(lat.length / 2)]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms; ticks ${tick}; RSS ${(rss0 / 1048576).toFixed(0)} → max ${(rssMax / 1048576).toFixed(0)} MiB; shapes ${[...selected].join(',')}`;
+    const summary = `API polls ${lat.length}, errors ${result.errors}, p50 ${lat[Math.floor(lat.length / 2)]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms; ticks ${tick}; RSS ${(rss0 / 1048576).toFixed(0)} → max ${(rssMax / 1048576).toFixed(0)} MiB; daemon CPU ${cpu.toFixed(1)} s; shapes ${[...selected].join(',')}`;
     console.log(`# soak: ${summary}`);
     assert.ok(lat.length >= (DURATION_MS / 100) * 0.9, summary);
     assert.equal(result.errors, 0, summary);
