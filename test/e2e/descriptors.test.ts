@@ -64,7 +64,7 @@ describe('descriptor limit (ulimit -n 256)', { timeout: 120_000 }, () => {
     d = await startDaemon(
       ['-r', '-a', '-j', '--api-listen', '127.0.0.1:0', '--api-rate-limit', '0', '--sip-listen', '127.0.0.1:0',
         '--tls-listen', '127.0.0.1:0', '--tcp-max-connections-per-source', '100000', '--tcp-idle-timeout', '60'],
-      { expect: { udp: 1, tcp: 1, tls: 1, http: 1 }, prefix: ['bash', '-c', `ulimit -n ${LIMIT}; exec "$0" "$@"`] },
+      { expect: { udp: 1, tcp: 1, tls: 1, http: 1 }, prefix: ['bash', '-c', `ulimit -n ${LIMIT}; exec "$0" "$@"`], timeoutMs: 60_000 },
     );
     await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
   });

@@ -1,6 +1,6 @@
 /**
  * Issue 11 defects 2 and 3 against the real daemon: 1,500 idle TLS connections from one address are capped at
- * the per-source limit from accept (the rest closed at once, the gauge right) and closed by the 5 s handshake
+ * the per-source limit from accept (the rest closed at once, the gauge right) and closed by the handshake
  * timeout; a peer sending 64 MB of keep-alives without reading is closed and counted while the daemon's RSS stays
  * bounded.
  */
@@ -26,13 +26,16 @@ function rssBytes(pid: number): number {
   return Number(m![1]) * 1024;
 }
 
-describe('stream floods against the daemon', { timeout: 120_000 }, () => {
+describe('stream floods against the daemon', { timeout: 150_000 }, () => {
   let d: Daemon;
   const open: net.Socket[] = [];
   before(async () => {
     d = await startDaemon(
-      ['-r', '-a', '--api-listen', '127.0.0.1:0', '--api-rate-limit', '0', '--sip-listen', '127.0.0.1:0', '--tls-listen', '127.0.0.1:0'],
-      { expect: { udp: 1, tcp: 1, tls: 1, http: 1 } },
+      // A handshake timeout well above the time 1,500 connects take on a loaded machine, so refusals at accept and
+      // closes by the timeout cannot be confused (the 5 s default is covered in stream-limits.test.ts).
+      ['-r', '-a', '--api-listen', '127.0.0.1:0', '--api-rate-limit', '0', '--sip-listen', '127.0.0.1:0', '--tls-listen', '127.0.0.1:0',
+        '--tls-handshake-timeout', '20'],
+      { expect: { udp: 1, tcp: 1, tls: 1, http: 1 }, timeoutMs: 60_000 },
     );
   });
   after(async () => {
@@ -60,14 +63,14 @@ describe('stream floods against the daemon', { timeout: 120_000 }, () => {
       ),
     );
     assert.equal(socks.length, 1_500);
-    // Refused ones close at once: well before the 5 s handshake timeout.
-    await waitFor(() => closedAt.length >= 1_500 - 256, 4_000);
-    const sorted = [...closedAt].sort((a, b) => a - b);
-    assert.ok(sorted[1_500 - 256 - 1]! < 4_500, `refusals took ${sorted[1_500 - 256 - 1]} ms`);
-    assert.equal(await metric(d, 'sipwarden_sip_connections', 'transport="tls"'), 256);
+    // Refused ones close at once, long before the handshake timeout; the held ones are in the gauge.
+    await waitFor(() => closedAt.length >= 1_500 - 256, 15_000);
     assert.equal(await metric(d, 'sipwarden_sip_connections_rejected_total', 'reason="per_source"'), 1_500 - 256);
-    // The handshake timeout (5 s default) then closes the idle ones, and the gauge follows.
-    await waitFor(() => closedAt.length === 1_500, 15_000);
+    assert.equal(await metric(d, 'sipwarden_sip_connections', 'transport="tls"'), 256);
+    assert.equal(await metric(d, 'sipwarden_sip_connections_rejected_total', 'reason="handshake_timeout"'), 0);
+    assert.equal(closedAt.length, 1_500 - 256);
+    // The handshake timeout then closes the idle ones, and the gauge follows.
+    await waitFor(() => closedAt.length === 1_500, 40_000);
     assert.equal(await metric(d, 'sipwarden_sip_connections_rejected_total', 'reason="handshake_timeout"'), 256);
     await waitFor(async () => (await metric(d, 'sipwarden_sip_connections', 'transport="tls"')) === 0, 5_000);
   });
@@ -77,7 +80,8 @@ describe('stream floods against the daemon', { timeout: 120_000 }, () => {
     const rss0 = rssBytes(d.pid);
     let rssMax = rss0;
     const s = await new Promise<net.Socket>((resolve, reject) => {
-      const c = net.connect(port, '127.0.0.1', () => resolve(c));
+      // Its own source address: independent of the per-source slots the test above used.
+      const c = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => resolve(c));
       c.on('error', reject);
     });
     open.push(s);

@@ -113,7 +113,8 @@ export function createStreamListener(init: StreamListenerInit): SipListener {
   const sockets = new Set<net.Socket>();
   const handshakeMs = init.limits.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   const maxUnsent = init.limits.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES;
-  const secureContext = init.kind === 'TLS' ? tls.createSecureContext({ cert: init.tls!.cert, key: init.tls!.key, minVersion: 'TLSv1.2' }) : null;
+  /** Made in start(), so a bad certificate fails there, like a listen error. */
+  let secureContext: tls.SecureContext | null = null;
   let server: net.Server | null = null;
   let bound: Endpoint | null = null;
   const refuse = (reason: string): void => init.metrics.tcpRejected.inc({ transport: label, reason });
@@ -267,6 +268,7 @@ export function createStreamListener(init: StreamListenerInit): SipListener {
     async start() {
       if (server) return;
       const family = init.listen.ip.includes(':') ? 6 : 4;
+      if (init.kind === 'TLS') secureContext = tls.createSecureContext({ cert: init.tls!.cert, key: init.tls!.key, minVersion: 'TLSv1.2' });
       server = net.createServer({ noDelay: true });
       server.on('connection', onAccept);
       const srv = server;
