@@ -212,6 +212,16 @@ describe('TLS before the handshake', () => {
     await waitFor(async () => (await counter(metrics, 'tlsHandshakeFailures')) === 1);
     await waitFor(() => connections.open === 0);
   });
+
+  test('a client that leaves before the handshake timeout is not counted as a timeout', async () => {
+    const { port, metrics, connections } = await listen('TLS', null, { handshakeTimeoutMs: 400 });
+    const s = await connectTcp(port);
+    await waitFor(() => connections.open === 1);
+    s.destroy();
+    await waitFor(() => connections.open === 0);
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(await counter(metrics, 'tcpRejected', { reason: 'handshake_timeout' }), 0);
+  });
 });
 
 describe('stop', () => {

@@ -151,16 +151,17 @@ export function createStreamListener(init: StreamListenerInit): SipListener {
       t.destroy();
       raw.destroy();
     };
-    t.on('close', () => {
-      raw.destroy();
-      release();
-    });
     // The idle timeout also applies during the handshake, when it is the shorter of the two.
     const pre = Math.min(handshakeMs, init.limits.idleTimeoutMs);
     const timer = setTimeout(() => {
       refuse(pre === handshakeMs ? 'handshake_timeout' : 'idle');
       kill();
     }, pre);
+    t.on('close', () => {
+      clearTimeout(timer);
+      raw.destroy();
+      release();
+    });
     let secure = false;
     t.on('error', (err) => {
       if (!secure) {
