@@ -62,6 +62,11 @@ export class Metrics {
   readonly p2pBytes = new Counter({ name: 'sipwarden_p2p_bytes_total', help: 'P2P record bytes', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly p2pPeers = new Gauge({ name: 'sipwarden_p2p_peers', help: 'Connected peers', registers: [this.registry] });
 
+  // stream transports under attack: backpressure, keep-alive floods, descriptors (docs/LIMITS.md)
+  readonly sipKeepalivePongsSuppressed = new Counter({ name: 'sipwarden_sip_keepalive_pongs_suppressed_total', help: 'CRLFCRLF keep-alives not answered because the per-connection pong rate cap was reached', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly descriptorExhaustion = new Counter({ name: 'sipwarden_descriptor_exhaustion_total', help: 'Times no file descriptor could be opened (EMFILE/ENFILE)', registers: [this.registry] });
+  readonly tcpConnectionBudget = new Gauge({ name: 'sipwarden_sip_connections_limit', help: 'Effective cap on open TCP/TLS SIP connections (the configured cap, lowered to fit the descriptor limit)', registers: [this.registry] });
+
   /** Pending increments of hot-path counter children, by counter (see {@link hotCounter}). */
   private readonly hot = new Map<object, { labels: Record<string, string>; n: number }[]>();
 

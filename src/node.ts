@@ -17,6 +17,7 @@ import { createResponder } from './sip/responder/index.js';
 import type { Responder } from './sip/responder/types.js';
 import { ConnectionTable, createStreamListener } from './sip/transport/stream.js';
 import { loadOrCreateTlsMaterial } from './sip/transport/tls-cert.js';
+import { DescriptorWatch, connectionBudget, descriptorLimit } from './sip/transport/descriptors.js';
 import type { SipListener } from './sip/transport/types.js';
 import { UDP_RECV_BUFFER, createUdpListener } from './sip/transport/udp.js';
 import { jsonLogObserverSpec } from './sinks/json-log.js';
@@ -208,9 +209,21 @@ export async function startNode(config: Config): Promise<RunningNode> {
         idleTimeoutMs: config.tcpIdleTimeout * 1000,
         maxConnectionsPerSource: config.tcpMaxConnectionsPerSource,
         maxConnections: config.tcpMaxConnections,
+        handshakeTimeoutMs: config.tlsHandshakeTimeout * 1000,
+        maxUnsentBytes: config.tcpMaxUnsentBytes,
       };
-      const connections = new ConnectionTable(limits);
       const sipLogger = logger.child({ component: 'sip' });
+      // SIP connections may never take the descriptors the store, logs, UDP and the API need.
+      const fdLimit = descriptorLimit();
+      const connections = new ConnectionTable(limits, connectionBudget(fdLimit));
+      metrics.tcpConnectionBudget.set(connections.cap);
+      if (connections.cap < limits.maxConnections) {
+        sipLogger.warn({ descriptorLimit: fdLimit, cap: connections.cap }, `SIP TCP/TLS connections capped at ${connections.cap} by the descriptor limit ${fdLimit}`);
+      }
+      const descriptors = new DescriptorWatch(metrics, sipLogger);
+      await descriptors.start();
+      started.push(descriptors);
+      const onDescriptorExhaustion = (err: Error): void => descriptors.report(err, 'accept');
 
       const register = (listener: SipListener, kind: 'udp' | 'tcp' | 'tls'): void => {
         sipListeners.push(listener);
@@ -233,7 +246,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       const sipExplicit = explicit(config, 'sipListen');
       for (const at of config.sipListen) {
         const tcpFor = (port: number): SipListener =>
-          createStreamListener({ kind: 'TCP', listen: { ip: at.ip, port }, handler: capture, limits, connections, metrics, logger: sipLogger });
+          createStreamListener({ kind: 'TCP', listen: { ip: at.ip, port }, handler: capture, limits, connections, metrics, logger: sipLogger, onDescriptorExhaustion });
         if (at.port !== 0) {
           await open(createUdpListener({ listen: at, handler: capture, metrics, logger: sipLogger, onSmallBuffer }), 'udp', at, sipExplicit);
           await open(tcpFor(at.port), 'tcp', at, sipExplicit);
@@ -267,7 +280,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
           const tlsExplicit = explicit(config, 'tlsListen');
           for (const at of config.tlsListen) {
             await open(
-              createStreamListener({ kind: 'TLS', listen: at, handler: capture, limits, connections, metrics, logger: sipLogger, tls: material }),
+              createStreamListener({ kind: 'TLS', listen: at, handler: capture, limits, connections, metrics, logger: sipLogger, tls: material, onDescriptorExhaustion }),
               'tls',
               at,
               tlsExplicit,

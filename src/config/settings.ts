@@ -241,6 +241,8 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'tcpIdleTimeout', long: 'tcp-idle-timeout', kind: 'value', parse: integer(1, 86_400), int: true, arg: 'SECONDS', help: 'close idle SIP TCP/TLS connections after this' }),
   def({ key: 'tcpMaxConnectionsPerSource', long: 'tcp-max-connections-per-source', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections per source IP' }),
   def({ key: 'tcpMaxConnections', long: 'tcp-max-connections', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections in total' }),
+  def({ key: 'tlsHandshakeTimeout', long: 'tls-handshake-timeout', kind: 'value', parse: integer(1, 300), int: true, arg: 'SECONDS', help: 'close SIP TLS connections whose handshake takes longer' }),
+  def({ key: 'tcpMaxUnsentBytes', long: 'tcp-max-unsent-bytes', kind: 'value', parse: integer(4_096, 16_777_216), int: true, arg: 'N', help: 'close a SIP TCP/TLS connection when this many bytes wait for a peer that does not read' }),
   def({ key: 'replyRateLimit', long: 'reply-rate-limit', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP replies/s per source IP' }),
   def({ key: 'storeBacklog', long: 'store-backlog', kind: 'value', parse: integer(1_000, 10_000_000), int: true, arg: 'N', help: 'events held for the store writer; beyond it rows are shed (still counted)' }),
 ];

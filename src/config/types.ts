@@ -85,6 +85,10 @@ export interface Config {
   replyRateLimit: number;
   /** Events held for the store writer before rows are shed (their counts still reach the aggregates). */
   storeBacklog: number;
+  /** Seconds a TLS client has to finish its handshake. */
+  tlsHandshakeTimeout: number;
+  /** Bytes waiting for a TCP/TLS peer that does not read before its connection is closed. */
+  tcpMaxUnsentBytes: number;
   /** The TOML file that was read (`-g`, environment or the default path when it exists); absent/null if none. */
   configFile?: string | null;
   /** Which path `configFile` was found at: given (`-g`/environment), sipwarden's default, or SentryPeer's default. */
@@ -104,4 +108,6 @@ export const DEFAULT_LIMITS = {
   tcpMaxConnections: 4_096,
   replyRateLimit: 50,
   storeBacklog: 200_000,
+  tlsHandshakeTimeout: 5,
+  tcpMaxUnsentBytes: 65_536,
 } as const;

@@ -129,6 +129,8 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     tcpMaxConnections: { raw: '10', want: 10, toml: 10 },
     replyRateLimit: { raw: '9', want: 9, toml: 9 },
     storeBacklog: { raw: '5000', want: 5000, toml: 5000 },
+    tlsHandshakeTimeout: { raw: '7', want: 7, toml: 7 },
+    tcpMaxUnsentBytes: { raw: '8192', want: 8192, toml: 8192 },
   };
 }
 const tomlLiteral = (v: unknown): string => JSON.stringify(v);

@@ -145,6 +145,8 @@ describe('bad input', { timeout: 120_000 }, () => {
   });
 
   test('a TLS handshake with garbage is counted and closed', async () => {
+    // A TLS connection takes a per-source slot from accept: wait until the flood's connections are gone.
+    await waitFor(async () => (await metric(d, 'sipwarden_sip_connections')) === 0);
     const s = await tcpConnect(d.endpoint('tls').port);
     s.on('error', () => {});
     s.write(randomBytes(512));
