@@ -7,7 +7,7 @@
 // (about 45 s) for the same result. Prints the .deb path on stdout.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync,
+  chmodSync, closeSync, copyFileSync, openSync, readSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync,
   symlinkSync, writeFileSync,
 } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -85,7 +85,7 @@ for (const [mod, addon] of [['better-sqlite3', 'better_sqlite3.node'], ['unix-dg
   run('strip', ['--strip-unneeded', join(dir, 'build', 'Release', addon)]);
 }
 // Files that have no place in an installed tree (tests, benchmarks, examples, docs pages: lintian flags some of
-// them); modes normalised to 0755 for directories and executables, 0644 for the rest.
+// them); modes normalised: 0755 for directories and scripts, 0644 for the rest.
 const JUNK_DIRS = new Set(['.github', 'test', 'tests', '__tests__', 'bench', 'benchmark', 'benchmarks', 'example', 'examples', 'integration', 'docs', '.bin']);
 function tidy(dir, inModules) {
   for (const ent of readdirSync(dir, { withFileTypes: true })) {
@@ -105,7 +105,12 @@ function tidy(dir, inModules) {
     ) {
       rmSync(p);
     } else {
-      chmodSync(p, statSync(p).mode & 0o111 ? 0o755 : 0o644);
+      // Executable exactly when it is a script (starts with #!): what lintian checks both ways.
+      const head = Buffer.alloc(2);
+      const fd = openSync(p, 'r');
+      readSync(fd, head, 0, 2, 0);
+      closeSync(fd);
+      chmodSync(p, head.toString('latin1') === '#!' ? 0o755 : 0o644);
     }
   }
 }
