@@ -85,7 +85,7 @@ export function startCommand(
 
 /** Runs a command synchronously; throws with its output unless it exits 0 (or `allowFail`). */
 export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, cwd: opts.cwd, env: opts.env });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, cwd: opts.cwd, env: opts.env, maxBuffer: 256 << 20 });
   if (r.status !== 0 && !opts.allowFail) {
     throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal ?? r.error}):\n${r.stdout}${r.stderr}`);
   }
