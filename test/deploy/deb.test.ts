@@ -19,7 +19,7 @@ let deb = '';
 
 after(() => cleanup(dir));
 
-describe('Debian package', { timeout: 1_200_000 }, () => {
+describe('Debian package', { timeout: 1_100_000 }, () => {
   before(() => {
     const t0 = Date.now();
     const out = sh(process.execPath, [join(ROOT, 'scripts', 'package-deb.mjs'), '--out', join(dir, 'out')], { timeoutMs: 900_000 });

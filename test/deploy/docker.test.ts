@@ -147,7 +147,7 @@ after(async () => {
   cleanup(dir);
 });
 
-describe('Docker image steps (no engine: run on the host as the image would)', { timeout: 1_200_000 }, () => {
+describe('Docker image steps (no engine: run on the host as the image would)', { timeout: 1_100_000 }, () => {
   before(() => {
     // ---- deps stage: a clean dir, the files it copies, its RUN lines as written (NODEDIR as a build argument).
     const args = new Map(dockerfile.globalArgs);
