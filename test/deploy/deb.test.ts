@@ -22,7 +22,8 @@ after(() => cleanup(dir));
 describe('Debian package', { timeout: 1_100_000 }, () => {
   before(() => {
     const t0 = Date.now();
-    const out = sh(process.execPath, [join(ROOT, 'scripts', 'package-deb.mjs'), '--out', join(dir, 'out')], { timeoutMs: 900_000 });
+    // timeout(1) signals the whole process group, so nothing outlives a stuck build.
+    const out = sh('timeout', ['-k', '10', '600', process.execPath, join(ROOT, 'scripts', 'package-deb.mjs'), '--out', join(dir, 'out')], { timeoutMs: 620_000 });
     deb = out.trim().split('\n').filter((l) => l.endsWith('.deb')).pop() ?? '';
     process.stderr.write(`# package-deb took ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   });
@@ -76,8 +77,8 @@ describe('Debian package', { timeout: 1_100_000 }, () => {
   });
 
   test('lintian: no errors; each warning is listed in docs/INSTALL.md', async () => {
-    const r = await runTool('lintian', ['--tag-display-limit', '0', deb], 900_000);
-    assert.ok(!r.timedOut, 'lintian timed out');
+    const r = await runTool('timeout', ['-k', '10', '480', 'lintian', '--tag-display-limit', '0', deb], 500_000);
+    assert.ok(!r.timedOut && r.code !== 124, 'lintian timed out');
     const lines = (r.stdout + r.stderr).split('\n');
     const errors = lines.filter((l) => /^E: /.test(l));
     assert.deepEqual(errors, [], r.stdout);

@@ -172,9 +172,10 @@ describe('Docker image steps (no engine: run on the host as the image would)', {
           continue;
         }
         const t0 = Date.now();
-        sh('sh', ['-ec', a], {
+        // timeout(1) signals the whole process group, so no compiler outlives a stuck step.
+        sh('timeout', ['-k', '10', '900', 'sh', '-ec', a], {
           cwd,
-          timeoutMs: 1_000_000,
+          timeoutMs: 920_000,
           env: { ...process.env, ...Object.fromEntries(args), ...stageEnv, npm_config_prefer_offline: 'true' },
         });
         process.stderr.write(`# deps RUN took ${((Date.now() - t0) / 1000).toFixed(0)} s: ${a}\n`);
