@@ -1,12 +1,12 @@
 # syntax=docker/dockerfile:1
 # sipwarden container image: Node 20 on Debian 12 (slim), production dependencies only, runs as an unprivileged
-# user that needs one privilege, binding the SIP ports below 1024 (CAP_NET_BIND_SERVICE). Docker 20.10 and later
-# already let unprivileged users bind any port inside the container's own network namespace; docker-compose.yml
-# still drops every capability except NET_BIND_SERVICE so the image also works where that is not so.
+# user with no capability: every port it listens on by default (5060, 5061, 8082, 4222) is above 1023. Only a
+# listener configured below 1024 needs CAP_NET_BIND_SERVICE (Docker 20.10 and later let any user bind low ports
+# inside the container's own network namespace anyway).
 #
 #   docker build -t sipwarden .
 #   docker run -d --name sipwarden -p 5060:5060/udp -p 5060:5060/tcp -p 5061:5061/tcp \
-#     --cap-drop ALL --cap-add NET_BIND_SERVICE -v sipwarden-data:/data sipwarden
+#     --cap-drop ALL -v sipwarden-data:/data sipwarden
 #
 # SentryPeer's image reads the same variables and they mean the same here, for example:
 #   SENTRYPEER_DB_FILE=/data/sentrypeer.db   SENTRYPEER_API=1          SENTRYPEER_WEBHOOK_URL=https://…/events

@@ -115,6 +115,12 @@ function tidy(dir, inModules) {
   }
 }
 tidy(join(stage, app), false);
+// Pruning leaves empty scope directories (node_modules/@types/) behind.
+function dropEmpty(dir) {
+  for (const ent of readdirSync(dir, { withFileTypes: true })) if (ent.isDirectory()) dropEmpty(join(dir, ent.name));
+  if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+}
+dropEmpty(join(stage, app, 'node_modules'));
 mkdirSync(join(stage, 'usr/bin'), { recursive: true });
 symlinkSync('../lib/sipwarden/bin/sipwarden', join(stage, 'usr/bin/sipwarden'));
 

@@ -3,9 +3,10 @@
  * `deps` stage's RUN line (the real `npm ci --omit=dev` + native rebuild) runs in a clean temp dir, the final stage
  * is assembled from its COPY lines (dist/ from this test run's build rather than the build stage's compiler) and its
  * RUN lines, with the image's absolute paths moved under the temp dir. ENTRYPOINT + CMD then run with the ENV lines,
- * as USER's uid holding CAP_NET_BIND_SERVICE and nothing else (setpriv), inside a network namespace of the test's
- * own where 5060 and 8082 are free. Checked: the capability set, the ports, the volume path, SENTRYPEER_* variables,
- * the HEALTHCHECK command, and that without the capability 5060 cannot be bound.
+ * as USER's uid (setpriv), inside a network namespace of the test's own where 5060 and 8082 are free. Checked: the
+ * SIP, TLS, API and P2P ports (all above 1023, so bound with no capability at all), the volume path, SENTRYPEER_*
+ * variables and the HEALTHCHECK command; and that a listener below 1024 fails without CAP_NET_BIND_SERVICE and
+ * works with that one capability and no other.
  * apt-get and groupadd/useradd lines are not run: they would change the host.
  */
 import assert from 'node:assert/strict';
@@ -132,6 +133,13 @@ function setprivArgs(withCap: boolean): string[] {
     '--inh-caps', caps, '--ambient-caps', caps, '--bounding-set', caps, '--no-new-privs', '--',
   ];
 }
+/** The fields of /proc/PID/status. */
+function procStatus(pid: number): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => l.includes(':'))
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+  );
+}
 /** Runs argv to completion (bounded) in the image's working directory. */
 function runSync(argv: string[], e: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: workdir, env: e, encoding: 'utf8', timeout: 60_000 });
@@ -254,15 +262,8 @@ describe('Docker image steps (no engine: run on the host as the image would)', {
     assert.ok(skipped.some((s) => s.startsWith('apt-get')) && skipped.some((s) => s.startsWith('groupadd')));
   });
 
-  test('without CAP_NET_BIND_SERVICE the unprivileged user cannot bind 5060 (the capability is needed)', async () => {
-    const r = runSync(ns!.exec(...setprivArgs(false), ...nodeOf(entrypoint), ...cmd), runEnv());
-    assert.notEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /EACCES|permission denied/i);
-    assert.match(r.stderr, /5060/);
-  });
-
-  test('with only that capability: ports, volume, SENTRYPEER_* variables, health check', async () => {
-    const [c, ...argv] = ns!.exec(...setprivArgs(true), ...nodeOf(entrypoint), ...cmd);
+  test('no capability at all: the default ports, the volume, SENTRYPEER_* variables, the health check', async () => {
+    const [c, ...argv] = ns!.exec(...setprivArgs(false), ...nodeOf(entrypoint), ...cmd);
     daemon = await startCommand(c!, argv, {
       cwd: workdir,
       env: runEnv({
@@ -273,15 +274,13 @@ describe('Docker image steps (no engine: run on the host as the image would)', {
       expect: { udp: 2, tcp: 2, tls: 1, http: 1, p2p: 1 },
       timeoutMs: 120_000,
     });
-    // The process (ip netns exec and setpriv exec in place) holds exactly CAP_NET_BIND_SERVICE (bit 10).
-    const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
-    const field = (k: string): string => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)![1]!.trim();
-    assert.match(field('Name'), /node|MainThread/);
-    assert.equal(field('Uid').split(/\s+/)[0], String(uid));
-    assert.equal(field('CapEff'), '0000000000000400');
-    assert.equal(field('CapBnd'), '0000000000000400');
-    assert.equal(field('CapAmb'), '0000000000000400');
-    assert.equal(field('NoNewPrivs'), '1');
+    // The process (ip netns exec and setpriv exec in place) runs as the image user with no capability.
+    const status = procStatus(daemon.pid);
+    assert.match(status.Name!, /node|MainThread/);
+    assert.equal(status.Uid!.split(/\s+/)[0], String(uid));
+    assert.equal(status.CapEff, '0000000000000000');
+    assert.equal(status.CapBnd, '0000000000000000');
+    assert.equal(status.NoNewPrivs, '1');
 
     const ports = (k: string): number[] => daemon!.listening.filter((l) => l.kind === k).map((l) => l.port);
     assert.ok(ports('udp').includes(5060) && ports('tcp').includes(5060), daemon.stderr());
@@ -304,10 +303,27 @@ describe('Docker image steps (no engine: run on the host as the image would)', {
     await waitFor(() => (existsSync(jsonLog) && readFileSync(jsonLog, 'utf8').includes('"sip_method":"OPTIONS"') ? true : null), 15_000, 'JSON log line');
     assert.equal(statSync(join(volume, 'sipwarden.db')).uid, uid);
 
-    const hc = (): number | null => runSync(ns!.exec(...setprivArgs(true), ...nodeOf(healthcheck)), runEnv()).code;
+    const hc = (): number | null => runSync(ns!.exec(...setprivArgs(false), ...nodeOf(healthcheck)), runEnv()).code;
     assert.equal(hc(), 0, 'health check passes while the daemon runs');
     assert.equal(await daemon.stop(), 0);
     daemon = null;
     assert.equal(hc(), 1, 'health check fails once the daemon stopped');
+  });
+
+  test('a listener below 1024 needs CAP_NET_BIND_SERVICE, and that capability alone is enough', async () => {
+    const low = { SIPWARDEN_SIP_LISTEN: '127.0.0.1:999', SIPWARDEN_TLS: '0' };
+    const denied = runSync(ns!.exec(...setprivArgs(false), ...nodeOf(entrypoint), ...cmd), runEnv(low));
+    assert.notEqual(denied.code, 0, denied.stderr);
+    assert.match(denied.stderr, /EACCES|permission denied/i);
+    assert.match(denied.stderr, /999/);
+    const [c, ...argv] = ns!.exec(...setprivArgs(true), ...nodeOf(entrypoint), ...cmd);
+    daemon = await startCommand(c!, argv, { cwd: workdir, env: runEnv(low), expect: { udp: 1, http: 1 }, timeoutMs: 120_000 });
+    assert.deepEqual(daemon.listening.filter((l) => l.kind === 'udp').map((l) => l.port), [999]);
+    const status = procStatus(daemon.pid);
+    assert.equal(status.CapEff, '0000000000000400'); // bit 10: CAP_NET_BIND_SERVICE
+    assert.equal(status.CapBnd, '0000000000000400');
+    assert.equal(status.CapAmb, '0000000000000400');
+    assert.equal(await daemon.stop(), 0);
+    daemon = null;
   });
 });

@@ -80,7 +80,7 @@ describe('fresh machine: the README from npm pack to the scanners', { timeout: 1
     const [pack, ...rest] = install;
     // "npm pack && npm install -g ./sipwarden-*.tgz": both halves, as written, in the checkout copy.
     assert.match(pack!, /^npm pack && npm install -g \.\/sipwarden-\*\.tgz$/);
-    const r = line(pack!, { cwd: checkout, timeoutMs: 900_000 });
+    const r = line(pack!, { cwd: checkout, timeoutMs: 1_000_000 });
     assert.equal(r.code, 0, r.out);
     const tgz = readdirSync(checkout).filter((f) => /^sipwarden-.*\.tgz$/.test(f));
     assert.equal(tgz.length, 1);
