@@ -34,6 +34,9 @@ have_file '/usr/lib/*/libopendht-c.so.2' || need+=(libopendht-c2)
 python3 -c 'import opendht' >/dev/null 2>&1 || [ -e /usr/lib/python3/dist-packages/opendht.cpython-311-x86_64-linux-gnu.so ] || have_file '/usr/lib/python3/dist-packages/opendht*' || need+=(python3-opendht)
 have_file '/usr/lib/postgresql/*/bin/initdb' || need+=(postgresql)
 have chromium || need+=(chromium)
+# Packaging tests (test/deploy): the README's curl commands, strip for the .deb's native addons.
+have curl || need+=(curl)
+have strip || need+=(binutils)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "install-test-tools: missing ${need[*]} and not root; install them with apt-get" >&2

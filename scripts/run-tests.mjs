@@ -43,7 +43,7 @@ files.sort((a, b) => Number(b.includes('/e2e/')) - Number(a.includes('/e2e/')));
 const concurrency = process.env.SIPWARDEN_TEST_CONCURRENCY ?? '6';
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files],
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${process.env.SIPWARDEN_TEST_TIMEOUT_MS ?? '1200000'}`, ...files],
   { cwd: root, stdio: 'inherit', env: { ...process.env, SIPWARDEN_TEST_ROOT: root } },
 );
 process.exit(r.status ?? 1);
