@@ -58,6 +58,15 @@ export class Metrics {
   readonly p2pBytes = new Counter({ name: 'sipwarden_p2p_bytes_total', help: 'P2P record bytes', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly p2pPeers = new Gauge({ name: 'sipwarden_p2p_peers', help: 'Connected peers', registers: [this.registry] });
 
+  // block set and firewall enforcer (docs/ENFORCE.md)
+  readonly blockSetElements = new Gauge({ name: 'sipwarden_block_set_elements', help: 'Addresses in the block set', labelNames: ['family'] as const, registers: [this.registry] });
+  readonly blockEvicted = new Counter({ name: 'sipwarden_block_evicted_total', help: 'Addresses evicted from the block set by --block-max (oldest last hit first)', labelNames: ['family'] as const, registers: [this.registry] });
+  readonly blockExcluded = new Counter({ name: 'sipwarden_block_excluded_total', help: 'Qualifying addresses not blocked because they are never blocked (allowlist, loopback, own, peers, ...)', registers: [this.registry] });
+  readonly firewallElements = new Gauge({ name: 'sipwarden_firewall_elements', help: 'Elements sipwarden put in the firewall sets (last applied)', labelNames: ['family'] as const, registers: [this.registry] });
+  readonly firewallUpdates = new Counter({ name: 'sipwarden_firewall_updates_total', help: 'Firewall updates applied (one nft/ipset run each)', registers: [this.registry] });
+  readonly firewallFailures = new Counter({ name: 'sipwarden_firewall_failures_total', help: 'Firewall updates that failed (retried with backoff)', registers: [this.registry] });
+  readonly firewallBlockLatency = new Histogram({ name: 'sipwarden_firewall_block_latency_seconds', help: 'From the event that qualified an address to its element being in the firewall', buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10], registers: [this.registry] });
+
   /** Pending increments of hot-path counter children, by counter (see {@link hotCounter}). */
   private readonly hot = new Map<object, { labels: Record<string, string>; n: number }[]>();
 
