@@ -229,6 +229,9 @@ function parseTomlFile(file: string, label: string, explicit: boolean, cwd: stri
         if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) wrong('an array of strings');
         parsed = (value as string[]).map(parseIn);
       }
+    } else if (def.tomlScalar) {
+      if (typeof value !== 'string' && typeof value !== 'boolean' && !(typeof value === 'number' && Number.isInteger(value))) wrong('a string, integer or boolean');
+      parsed = parseIn(String(value));
     } else if (def.int) {
       if (typeof value !== 'number' || !Number.isInteger(value)) wrong('an integer');
       parsed = parseIn(String(value));

@@ -26,6 +26,8 @@ export interface SettingDef {
   parse?: (raw: string, cwd: string) => unknown;
   /** TOML value is an integer rather than a string. */
   int?: boolean;
+  /** TOML value may be a string, an integer or a boolean (parsed from its text form, like the CLI value). */
+  tomlScalar?: boolean;
   /** Environment variables, highest priority first. */
   env: readonly string[];
   /** TOML keys (first is canonical). */
@@ -178,6 +180,22 @@ function peerId(raw: string): string {
   return s;
 }
 
+/** A duration: seconds, or a number with `s`, `m`, `h` or `d` (`86400`, `24h`, `90m`); 1 s to 365 days. */
+export function parseDuration(raw: string): number {
+  const m = /^([0-9]{1,9})([smhd]?)$/.exec(raw.trim());
+  const n = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86_400 } as Record<string, number>)[m[2]!]! : NaN;
+  if (!(n >= 1 && n <= 31_536_000)) throw new BadValue(`invalid duration ${show(raw)} (expected seconds, or N with s, m, h or d; 1s to 365d)`);
+  return n;
+}
+
+/** An on/off value of a setting that defaults to on: true/false, yes/no, on/off, 1/0. */
+export function parseOnOff(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new BadValue(`invalid value ${show(raw)} (expected true or false)`);
+}
+
 /** SP's environment name when it differs from ours. */
 const sp = (x: string): string[] => [`SIPWARDEN_${x}`, `SENTRYPEER_${x}`];
 
@@ -240,6 +258,13 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'tcpMaxConnectionsPerSource', long: 'tcp-max-connections-per-source', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections per source IP' }),
   def({ key: 'tcpMaxConnections', long: 'tcp-max-connections', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections in total' }),
   def({ key: 'replyRateLimit', long: 'reply-rate-limit', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP replies/s per source IP' }),
+  // Block policy (firewall enforcer, blocklist exports, call-check)
+  def({ key: 'blockTtl', long: 'block-ttl', kind: 'value', parse: parseDuration, tomlScalar: true, arg: 'DUR', help: 'an address stays blocked this long after its last hit (seconds, or N s/m/h/d)', defaultText: '24h' }),
+  def({ key: 'blockMinHits', long: 'block-min-hits', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'hits before an address is blocked' }),
+  def({ key: 'blockVerifiedOnly', long: 'block-verified-only', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: 'count only hits from proven sources (true/false)', defaultText: 'true' }),
+  def({ key: 'blockPeers', long: 'block-peers', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: "count peers' signed records (true/false)", defaultText: 'true' }),
+  def({ key: 'blockMax', long: 'block-max', kind: 'value', parse: integer(1, 16_777_216), int: true, arg: 'N', help: 'most blocked addresses per family (oldest last hit dropped first)' }),
+  def({ key: 'checkNumberMinSources', long: 'check-number-min-sources', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'call-check: distinct attackers that called a number before calls to it are blocked' }),
 ];
 
 /** Defaults (SPEC §2.3); `dataDir`, `dbFile`, `jsonLogFile` are derived in load.ts. */
@@ -292,5 +317,11 @@ export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogF
   p2pNetworkKey: null,
   p2pAllowPeers: [],
   geoipDb: null,
+  blockTtl: 86_400,
+  blockMinHits: 1,
+  blockVerifiedOnly: true,
+  blockPeers: true,
+  blockMax: 200_000,
+  checkNumberMinSources: 3,
   ...DEFAULT_LIMITS,
 };

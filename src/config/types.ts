@@ -68,6 +68,18 @@ export interface Config {
   p2pNetworkKey: string | null;
   p2pAllowPeers: string[];
   geoipDb: string | null;
+  /** Block policy: seconds an address stays blocked after its last counted hit. */
+  blockTtl: number;
+  /** Block policy: counted hits before an address qualifies. */
+  blockMinHits: number;
+  /** Block policy: count only hits from proven sources. */
+  blockVerifiedOnly: boolean;
+  /** Block policy: count signed peer records. */
+  blockPeers: boolean;
+  /** Block policy: most blocked addresses per family. */
+  blockMax: number;
+  /** Call-check: distinct sources that must have called a number before calls to it are blocked. */
+  checkNumberMinSources: number;
   // Limits (docs/LIMITS.md)
   /** Max SIP message bytes on any transport. */
   maxMessageBytes: number;

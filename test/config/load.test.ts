@@ -123,6 +123,12 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     tcpMaxConnectionsPerSource: { raw: '3', want: 3, toml: 3 },
     tcpMaxConnections: { raw: '10', want: 10, toml: 10 },
     replyRateLimit: { raw: '9', want: 9, toml: 9 },
+    blockTtl: { raw: '3h', want: 10_800, toml: '3h' },
+    blockMinHits: { raw: '2', want: 2, toml: 2 },
+    blockVerifiedOnly: { raw: 'false', want: false, toml: false },
+    blockPeers: { raw: 'off', want: false, toml: false },
+    blockMax: { raw: '100', want: 100, toml: 100 },
+    checkNumberMinSources: { raw: '5', want: 5, toml: 5 },
   };
 }
 const tomlLiteral = (v: unknown): string => JSON.stringify(v);
