@@ -45,6 +45,16 @@ async function main(): Promise<void> {
     return;
   }
   for (const w of outcome.warnings) warnLine(w);
+  if (outcome.kind === 'firewall') {
+    const { runFirewallCommand } = await import('./cli/firewall.js');
+    try {
+      const text = await runFirewallCommand(outcome.config, outcome.action);
+      process.stdout.write(text);
+    } catch (err) {
+      fail(err);
+    }
+    return;
+  }
   if (outcome.kind === 'check') {
     const text = formatConfigCheck(outcome.config);
     process.stdout.write(text.endsWith('\n') || text === '' ? text : text + '\n');

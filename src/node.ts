@@ -25,6 +25,7 @@ import { createWebhookSink } from './sinks/webhook.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
 import type { PeerInfo } from './p2p/types.js';
+import type { BlockSet } from './enforce/blockset.js';
 
 /** A started node. */
 export interface RunningNode {
@@ -32,6 +33,8 @@ export interface RunningNode {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly store: EventStore;
+  /** The block set and its change stream (present when the firewall enforcer is on). */
+  readonly blockSet: BlockSet | null;
   /** Stops input first, then commits store and outbox, then drains sinks. Idempotent. */
   stop(): Promise<void>;
   /** SIGHUP: reopen the JSON log and syslog socket. */
@@ -137,6 +140,29 @@ export async function startNode(config: Config): Promise<RunningNode> {
       started.push(p2p);
       publisher = p2p;
       peers = () => p2p.peers();
+    }
+
+    // Block set (the change stream the firewall enforcer consumes), fed by the store's committed batches.
+    let blockSet: BlockSet | null = null;
+    if (config.firewall !== 'off') {
+      const { createBlockSet } = await import('./enforce/blockset.js');
+      const { createNodeExclusions } = await import('./enforce/node-exclusions.js');
+      const { blockPolicyFromConfig } = await import('./enforce/policy.js');
+      const { blockSetCounters } = await import('./enforce/firewall.js');
+      const { createBlockSetSource } = await import('./store/block-set-source.js');
+      const nodeExclusions = createNodeExclusions({ config, peers: peers ? () => peers!() : undefined, logger: logger.child({ component: 'exclusions' }) });
+      await nodeExclusions.start();
+      started.push(nodeExclusions);
+      blockSet = createBlockSet({
+        onCommit: (l) => store.onCommit(l),
+        facts: createBlockSetSource(store.db),
+        policy: blockPolicyFromConfig(config),
+        exclusions: nodeExclusions.exclusions,
+        logger: logger.child({ component: 'blockset' }),
+        counters: blockSetCounters(metrics),
+      });
+      await blockSet.start();
+      started.push(blockSet);
     }
 
     const sipListeners: SipListener[] = [];
@@ -265,6 +291,24 @@ export async function startNode(config: Config): Promise<RunningNode> {
       }
     }
 
+    if (blockSet !== null) {
+      // After the listeners: the nftables rules match the SIP ports actually bound.
+      const { createEnforcer } = await import('./enforce/enforcer.js');
+      const { enforcerCounters, firewallBackend, firewallStateFile } = await import('./enforce/firewall.js');
+      const ports = new Set<number>();
+      for (const l of sipListeners) for (const a of l.addresses()) ports.add(a.port);
+      const enforcer = createEnforcer({
+        backend: firewallBackend(config, [...ports]),
+        blockSet,
+        logger: logger.child({ component: 'firewall' }),
+        counters: enforcerCounters(metrics),
+        cleanup: config.firewallCleanup,
+        stateFile: firewallStateFile(config),
+      });
+      await enforcer.start();
+      started.push(enforcer);
+    }
+
     if (config.api) {
       const { createApiServer } = await import('./api/server.js');
       const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger: logger.child({ component: 'api' }), peers });
@@ -284,6 +328,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       logger,
       metrics,
       store,
+      blockSet,
       stop() {
         // started[] is in start order: listeners and API come last, so reverse order stops input first.
         stopping ??= stopAll();

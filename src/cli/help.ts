@@ -35,6 +35,7 @@ export function helpText(): string {
     '',
     'Usage: sipwarden [options]',
     '       sipwarden config check [options]   validate and print the effective configuration',
+    '       sipwarden firewall status|flush [options]   show or empty the firewall sets (--firewall)',
     '',
     'Options:',
     body,

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
-import { DEFAULT_LIMITS, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
+import { DEFAULT_LIMITS, FIREWALL_BACKENDS, FIREWALL_SCOPES, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
 import { parseCidr, formatCidr, parseEndpoint } from './net.js';
 
 /** Thrown by value parsers; the loader adds the flag/variable/file:line. */
@@ -196,6 +196,22 @@ export function parseOnOff(raw: string): boolean {
   throw new BadValue(`invalid value ${show(raw)} (expected true or false)`);
 }
 
+/** An nftables table / ipset prefix name: a letter, then letters, digits, `_` or `-`; at most 20 (ipset names). */
+function firewallTable(raw: string): string {
+  const v = raw.trim();
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,19}$/.test(v)) throw new BadValue(`invalid name ${show(raw)} (a letter, then up to 19 letters, digits, _ or -)`);
+  return v;
+}
+
+/** An nftables chain priority: an integer, or a standard name with an optional `+ N` / `- N`. */
+function firewallPriority(raw: string): string {
+  const v = raw.trim();
+  const m = /^(?:(raw|mangle|dstnat|filter|security|srcnat)(?:\s*([+-])\s*([0-9]{1,4}))?|(-?[0-9]{1,5}))$/.exec(v);
+  if (!m) throw new BadValue(`invalid priority ${show(raw)} (expected e.g. "filter - 10" or -10)`);
+  if (m[4] !== undefined) return m[4];
+  return m[2] === undefined ? m[1]! : `${m[1]} ${m[2]} ${m[3]}`;
+}
+
 /** SP's environment name when it differs from ours. */
 const sp = (x: string): string[] => [`SIPWARDEN_${x}`, `SENTRYPEER_${x}`];
 
@@ -265,6 +281,12 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'blockPeers', long: 'block-peers', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: "count peers' signed records (true/false)", defaultText: 'true' }),
   def({ key: 'blockMax', long: 'block-max', kind: 'value', parse: integer(1, 16_777_216), int: true, arg: 'N', help: 'most blocked addresses per family (oldest last hit dropped first)' }),
   def({ key: 'checkNumberMinSources', long: 'check-number-min-sources', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'call-check: distinct attackers that called a number before calls to it are blocked' }),
+  // Firewall enforcer (docs/ENFORCE.md)
+  def({ key: 'firewall', long: 'firewall', kind: 'value', parse: oneOf(FIREWALL_BACKENDS), arg: 'B', help: `put blocked addresses into the host firewall: ${FIREWALL_BACKENDS.join(', ')}` }),
+  def({ key: 'firewallTable', long: 'firewall-table', kind: 'value', parse: firewallTable, arg: 'NAME', help: 'nftables table (inet NAME) or ipset name prefix sipwarden owns' }),
+  def({ key: 'firewallPriority', long: 'firewall-priority', kind: 'value', parse: firewallPriority, arg: 'P', help: 'nftables input chain priority (e.g. "filter - 10", -10)' }),
+  def({ key: 'firewallScope', long: 'firewall-scope', kind: 'value', parse: oneOf(FIREWALL_SCOPES), arg: 'S', help: 'drop from blocked addresses: sip (the SIP ports sipwarden listens on) or all packets' }),
+  def({ key: 'firewallCleanup', long: 'firewall-cleanup', kind: 'bool', help: 'delete the firewall table/sets on stop (default: keep them; elements expire by themselves)' }),
 ];
 
 /** Defaults (SPEC §2.3); `dataDir`, `dbFile`, `jsonLogFile` are derived in load.ts. */
@@ -323,5 +345,10 @@ export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogF
   blockPeers: true,
   blockMax: 200_000,
   checkNumberMinSources: 3,
+  firewall: 'off',
+  firewallTable: 'sipwarden',
+  firewallPriority: 'filter - 10',
+  firewallScope: 'sip',
+  firewallCleanup: false,
   ...DEFAULT_LIMITS,
 };

@@ -4,6 +4,12 @@ import type { Endpoint } from '../lifecycle.js';
 export const PROFILES = ['freepbx', 'asterisk', 'freeswitch', 'sentrypeer-classic', 'reject-404', 'redirect'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
+/** Firewall enforcer backends (`off` = none). */
+export const FIREWALL_BACKENDS = ['off', 'nftables', 'ipset'] as const;
+export type FirewallBackendName = (typeof FIREWALL_BACKENDS)[number];
+export const FIREWALL_SCOPES = ['sip', 'all'] as const;
+export type FirewallScope = (typeof FIREWALL_SCOPES)[number];
+
 export const P2P_SHARE_MODES = ['full', 'no-raw', 'no-credentials'] as const;
 export type P2pShareMode = (typeof P2P_SHARE_MODES)[number];
 
@@ -68,6 +74,16 @@ export interface Config {
   p2pNetworkKey: string | null;
   p2pAllowPeers: string[];
   geoipDb: string | null;
+  /** Firewall enforcer backend; `off` (default) touches no firewall. */
+  firewall: FirewallBackendName;
+  /** nftables table name (family inet) or ipset name prefix. */
+  firewallTable: string;
+  /** nftables input chain priority, nft syntax. */
+  firewallPriority: string;
+  /** `sip`: drop only packets to sipwarden's SIP ports; `all`: every packet. */
+  firewallScope: FirewallScope;
+  /** Delete the table/sets on stop. */
+  firewallCleanup: boolean;
   /** Block policy: seconds an address stays blocked after its last counted hit. */
   blockTtl: number;
   /** Block policy: counted hits before an address qualifies. */

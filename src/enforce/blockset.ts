@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { Startable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import type { HoneypotEvent } from '../events/event.js';
-import type { IpAggregate, IpAggregateReader } from '../store/ip-aggregates.js';
+import { decideIp, type BlockPolicy, type ExclusionReason, type IpFacts } from './policy.js';
 
 /** Address family of a block-set entry. */
 export type Family = 4 | 6;
@@ -45,27 +45,27 @@ export interface BlockSnapshot {
   entries: BlockEntry[];
 }
 
-/**
- * What the block set needs from the block policy (a narrow port, so the policy module stays the one owner of the
- * rules; node.ts adapts it).
- */
-export interface BlockPolicyPort {
-  /** How long an address stays blocked after its last hit. */
-  readonly ttlMs: number;
-  /** Most entries per family; past it the oldest last hit goes first. */
-  readonly maxPerFamily: number;
-  /** Whether peers' records count (else only this node's own capture does). */
-  readonly blockPeers: boolean;
-  /** Never blocked, whatever the data says (allowlist, loopback, own addresses, peers, ...). */
-  isExcluded(ip: string): boolean;
-  /** Minimum hits, verified-only and the like, over what the store knows of the address. */
-  qualifies(agg: IpAggregate): boolean;
+/** What the block set reads from the store (implemented in `src/store/`, so no SQL lives here). */
+export interface BlockFactsSource {
+  /** What the store knows of one address after the last committed batch, or null when never seen. */
+  facts(ip: string): IpFacts | null;
+  /**
+   * Every address that qualifies under `policy` at `nowUs` (exclusions not applied), newest counted hit first,
+   * with the time of that hit (µs).
+   */
+  qualifying(policy: BlockPolicy, nowUs: number): Iterable<{ ip: string; lastUs: number }>;
+}
+
+/** The never-blocked check (the policy module's `Exclusions`). */
+export interface ExclusionCheck {
+  reason(ip: string): ExclusionReason | null;
 }
 
 /** Counters the block set reports (wired to /metrics by node.ts). */
 export interface BlockSetCounters {
   evicted(family: Family, n: number): void;
-  excluded(n: number): void;
+  /** A qualifying address was not blocked because it is never blocked; `first` is true once per address. */
+  excluded(ip: string, reason: ExclusionReason, first: boolean): void;
   elements(family: Family, n: number): void;
 }
 
@@ -73,8 +73,9 @@ export interface BlockSetCounters {
 export interface BlockSetInit {
   /** Committed batches arrive here (`SqliteEventStore.onCommit`). */
   onCommit(listener: (events: readonly HoneypotEvent[]) => void): () => void;
-  reader: IpAggregateReader;
-  policy: BlockPolicyPort;
+  facts: BlockFactsSource;
+  policy: BlockPolicy;
+  exclusions: ExclusionCheck;
   logger: Logger;
   counters?: BlockSetCounters;
   /** Changes kept for readers that resume. Default 100,000. */
@@ -118,14 +119,15 @@ const EXCLUDED_LOG_MAX = 10_000;
 
 /** Builds the block set. */
 export function createBlockSet(init: BlockSetInit): BlockSet {
-  const { reader, policy } = init;
+  const { facts: source, policy, exclusions } = init;
+  const ttlMs = policy.ttlSeconds * 1000;
   const now = init.now ?? Date.now;
   const log = init.logger;
   const historyMax = Math.max(1, init.historyMax ?? 100_000);
   const sweepMs = Math.max(10, init.sweepMs ?? 1000);
   // A steady attacker would otherwise produce one refresh per batch; publish a refresh only when it moves the
   // expiry by at least this much. The published expiry can lag the real one by less than this step.
-  const refreshStepMs = Math.max(1, Math.min(60_000, Math.floor(policy.ttlMs / 10)));
+  const refreshStepMs = Math.max(1, Math.min(60_000, Math.floor(ttlMs / 10)));
   // Insertion order = order of last hit (a refresh moves the entry to the end), so the front holds both the next
   // entry to expire and the oldest last hit, which is the one to evict.
   const sets: Record<Family, Map<string, Entry>> = { 4: new Map(), 6: new Map() };
@@ -178,57 +180,59 @@ export function createBlockSet(init: BlockSetInit): BlockSet {
     }
   };
 
-  const noteExcluded = (ip: string): void => {
-    init.counters?.excluded(1);
-    if (loggedExcluded.has(ip)) return;
-    if (loggedExcluded.size >= EXCLUDED_LOG_MAX) loggedExcluded.clear();
-    loggedExcluded.add(ip);
-    log.warn({ ip }, 'address qualifies for blocking but is never blocked (excluded); not blocked');
+  const noteExcluded = (ip: string, reason: ExclusionReason): void => {
+    const first = !loggedExcluded.has(ip);
+    if (first) {
+      if (loggedExcluded.size >= EXCLUDED_LOG_MAX) loggedExcluded.clear();
+      loggedExcluded.add(ip);
+      log.warn({ ip, reason }, 'address qualifies for blocking but is never blocked; not blocked (logged once)');
+    }
+    init.counters?.excluded(ip, reason, first);
   };
 
-  /** Puts `agg` in the set (or refreshes it); returns the change, or null when nothing changed. */
-  const upsert = (agg: IpAggregate, family: Family, t: number, emit: boolean): BlockChange | null => {
-    const lastHitMs = Math.min(Math.floor(agg.lastSeenUs / 1000), t);
-    const expiresAtMs = lastHitMs + policy.ttlMs;
+  /** Puts `ip` in the set (or refreshes it); returns the change, or null when nothing changed. */
+  const upsert = (ip: string, lastUs: number, family: Family, t: number, emit: boolean): BlockChange | null => {
+    // A peer's clock may run ahead: a hit is never later than now.
+    const lastHitMs = Math.min(Math.floor(lastUs / 1000), t);
+    const expiresAtMs = lastHitMs + ttlMs;
     if (expiresAtMs <= t) return null;
     const set = sets[family];
-    const e = set.get(agg.ip);
+    const e = set.get(ip);
     if (e === undefined) {
-      const n: Entry = { ip: agg.ip, family, expiresAtMs, lastHitMs, publishedExpiryMs: expiresAtMs };
-      set.set(agg.ip, n);
+      const n: Entry = { ip, family, expiresAtMs, lastHitMs, publishedExpiryMs: expiresAtMs };
+      set.set(ip, n);
       return emit ? change('add', n) : null;
     }
     if (expiresAtMs <= e.expiresAtMs) return null;
     e.expiresAtMs = expiresAtMs;
     e.lastHitMs = lastHitMs;
-    set.delete(agg.ip);
-    set.set(agg.ip, e);
+    set.delete(ip);
+    set.set(ip, e);
     if (expiresAtMs - e.publishedExpiryMs < refreshStepMs) return null;
     e.publishedExpiryMs = expiresAtMs;
     return emit ? change('refresh', e) : null;
   };
 
   const onBatch = (events: readonly HoneypotEvent[]): void => {
-    // Distinct addresses of the batch whose events count under the policy.
+    // Distinct addresses of the batch; the policy decides from the store's facts which origins count.
     const touched = new Set<string>();
-    for (const ev of events) {
-      const o = ev.origin;
-      if (o === 'local' || o === 'legacy' || (o === 'peer' && policy.blockPeers)) touched.add(ev.sourceIp);
-    }
-    if (touched.size === 0) return;
+    for (const ev of events) touched.add(ev.sourceIp);
     const t = now();
     const out: BlockChange[] = [];
     const families = new Set<Family>();
     for (const ip of touched) {
       const family = familyOf(ip);
       if (family === 0) continue;
-      const agg = reader.get(ip);
-      if (agg === undefined || !policy.qualifies(agg)) continue;
-      if (policy.isExcluded(ip)) {
-        noteExcluded(ip);
+      const f = source.facts(ip);
+      if (f === null) continue;
+      const d = decideIp(f, policy, t * 1000);
+      if (!d.qualifies || d.lastHitUs === null) continue;
+      const why = exclusions.reason(ip);
+      if (why !== null) {
+        noteExcluded(ip, why);
         continue;
       }
-      const c = upsert(agg, family, t, true);
+      const c = upsert(ip, d.lastHitUs, family, t, true);
       if (c) {
         out.push(c);
         families.add(family);
@@ -255,23 +259,21 @@ export function createBlockSet(init: BlockSetInit): BlockSet {
   /** Start-up: every address that qualifies within its TTL, oldest last hit first. */
   const reconcile = (): void => {
     const t = now();
-    const sinceUs = (t - policy.ttlMs) * 1000;
-    let excluded = 0;
-    for (const agg of reader.lastSeenSince(sinceUs)) {
-      const family = familyOf(agg.ip);
-      if (family === 0 || !policy.qualifies(agg)) continue;
-      if (policy.isExcluded(agg.ip)) {
-        excluded++;
+    // Newest first: keep the first `maxPerFamily` of each family, then insert them oldest first (map order).
+    const keep: Record<Family, { ip: string; lastUs: number }[]> = { 4: [], 6: [] };
+    for (const q of source.qualifying(policy, t * 1000)) {
+      const family = familyOf(q.ip);
+      if (family === 0 || keep[family].length >= policy.maxPerFamily) continue;
+      const why = exclusions.reason(q.ip);
+      if (why !== null) {
+        noteExcluded(q.ip, why);
         continue;
       }
-      if (!policy.blockPeers && !reader.hasLocalEventSince(agg.ip, sinceUs)) continue;
-      upsert(agg, family, t, false);
+      keep[family].push({ ip: q.ip, lastUs: q.lastUs });
     }
-    if (excluded > 0) init.counters?.excluded(excluded);
-    // Past the cap at start: the newest stay, silently (nothing was published yet).
     for (const family of [4, 6] as const) {
-      const set = sets[family];
-      while (set.size > policy.maxPerFamily) set.delete((set.values().next().value as Entry).ip);
+      const list = keep[family];
+      for (let i = list.length - 1; i >= 0; i--) upsert(list[i]!.ip, list[i]!.lastUs, family, t, false);
     }
     init.counters?.elements(4, sets[4].size);
     init.counters?.elements(6, sets[6].size);

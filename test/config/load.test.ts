@@ -129,6 +129,11 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     blockPeers: { raw: 'off', want: false, toml: false },
     blockMax: { raw: '100', want: 100, toml: 100 },
     checkNumberMinSources: { raw: '5', want: 5, toml: 5 },
+    firewall: { raw: 'nftables', want: 'nftables', toml: 'nftables' },
+    firewallTable: { raw: 'sw-test_1', want: 'sw-test_1', toml: 'sw-test_1' },
+    firewallPriority: { raw: 'filter  -  10', want: 'filter - 10', toml: 'filter - 10' },
+    firewallScope: { raw: 'all', want: 'all', toml: 'all' },
+    firewallCleanup: { want: true },
   };
 }
 const tomlLiteral = (v: unknown): string => JSON.stringify(v);

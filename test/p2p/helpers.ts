@@ -22,6 +22,7 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     geoipDb: null, maxMessageBytes: 65535, tcpIdleTimeout: 120, tcpMaxConnectionsPerSource: 256,
     tcpMaxConnections: 4096, replyRateLimit: 50, sources: { p2pListen: 'cli' },
     blockTtl: 86_400, blockMinHits: 1, blockVerifiedOnly: true, blockPeers: true, blockMax: 200_000, checkNumberMinSources: 3,
+    firewall: 'off', firewallTable: 'sipwarden', firewallPriority: 'filter - 10', firewallScope: 'sip', firewallCleanup: false,
     ...over,
   };
 }
