@@ -4,7 +4,7 @@
  * run in flight). A failed run is logged, counted and retried with backoff; the retry re-creates what is missing
  * and resynchronises the whole set, so a table deleted by hand comes back. Capture never waits for any of this.
  */
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import type { Startable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { ERROR_CODES } from '../errors.js';
@@ -73,14 +73,23 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
   let lastErrorLog = 0;
   let idleWaiters: (() => void)[] = [];
   let stateWriting = false;
+  let stateDirty = false;
 
   const writeState = (): void => {
-    if (!init.stateFile || stateWriting) return;
+    if (!init.stateFile) return;
+    if (stateWriting) { stateDirty = true; return; }
     stateWriting = true;
+    stateDirty = false;
     const st: EnforcerState = { backend: backend.kind, pid: process.pid, lastUpdateMs, updates, failures: totalFailures, lastError };
-    writeFile(init.stateFile, JSON.stringify(st) + '\n', { mode: 0o640 })
+    // Written aside and renamed, so a reader never sees a half-written file.
+    const file = init.stateFile;
+    writeFile(`${file}.tmp`, JSON.stringify(st) + '\n', { mode: 0o640 })
+      .then(() => rename(`${file}.tmp`, file))
       .catch(() => undefined)
-      .finally(() => { stateWriting = false; });
+      .finally(() => {
+        stateWriting = false;
+        if (stateDirty) writeState();
+      });
   };
 
   const reportElements = (): void => {
