@@ -50,6 +50,9 @@ export class Metrics {
   // API (SPEC §9)
   readonly apiRequests = new Counter({ name: 'sipwarden_api_requests_total', help: 'API requests', labelNames: ['route', 'status'] as const, registers: [this.registry] });
 
+  // block policy (enforce/policy.ts)
+  readonly blockExcluded = new Counter({ name: 'sipwarden_block_excluded_total', help: 'Recorded events naming a never-blocked address (stored, never blocked or exported)', labelNames: ['reason'] as const, registers: [this.registry] });
+
   // P2P (SPEC §13)
   readonly p2pRecordsReceived = new Counter({ name: 'sipwarden_p2p_records_received_total', help: 'Valid peer records stored', registers: [this.registry] });
   readonly p2pRecordsRejected = new Counter({ name: 'sipwarden_p2p_records_rejected_total', help: 'Peer records rejected', labelNames: ['reason'] as const, registers: [this.registry] });

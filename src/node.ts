@@ -5,6 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import type { Config } from './config/types.js';
 import { createIpMatcher } from './config/net.js';
+import { createExclusionFeed } from './enforce/exclusion-feed.js';
+import { ExclusionReporter } from './enforce/policy.js';
 import { ERROR_CODES, SipwardenError } from './errors.js';
 import type { HoneypotEvent } from './events/event.js';
 import { announceListening, warnLine, type Endpoint, type Startable } from './lifecycle.js';
@@ -114,7 +116,18 @@ export async function startNode(config: Config): Promise<RunningNode> {
     }
 
     const allow = createIpMatcher(config.allow);
+    // The never-blocked list: records naming one of its addresses are stored (evidence) but logged once and counted.
+    const exclusionFeed = createExclusionFeed({ config, logger: logger.child({ component: 'exclusions' }) });
+    await exclusionFeed.start();
+    started.push(exclusionFeed);
+    const excludedLog = logger.child({ component: 'exclusions' });
+    const excludedReporter = new ExclusionReporter(
+      (ip, reason) => excludedLog.info({ ip, reason }, 'a record names a never-blocked address: stored, but never blocked or exported'),
+      (reason) => metrics.blockExcluded.inc({ reason }),
+    );
     const toSinks = (event: HoneypotEvent): void => {
+      const excluded = exclusionFeed.exclusions.reason(event.sourceIp);
+      if (excluded !== null) excludedReporter.note(event.sourceIp, excluded);
       store.append(event);
       for (const s of sinks) s.offer(event);
     };
@@ -140,6 +153,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       started.push(p2p);
       publisher = p2p;
       peers = () => p2p.peers();
+      exclusionFeed.setPeerSource(peers);
     }
 
     // Block set (the change stream the firewall enforcer consumes), fed by the store's committed batches.
@@ -311,7 +325,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
 
     if (config.api) {
       const { createApiServer } = await import('./api/server.js');
-      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger: logger.child({ component: 'api' }), peers });
+      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger: logger.child({ component: 'api' }), peers, exclusionFeed });
       try {
         await api.start();
       } catch (err) {

@@ -24,6 +24,8 @@ import {
 import { ApiError } from './protocol.js';
 import { createReader, type Reader } from './reader.js';
 import { registerV1Routes } from './v1.js';
+import type { ExclusionFeed } from '../enforce/exclusion-feed.js';
+import { blockPolicyFromConfig } from '../enforce/policy.js';
 
 /** Longest accepted request target (path + query), bytes. Longer → 414. */
 export const MAX_URL_LENGTH = 4096;
@@ -37,6 +39,8 @@ export interface ApiServerInit {
   logger: Logger;
   /** Current P2P peers for `/api/v1/peers`. */
   peers?: () => PeerInfo[];
+  /** The changing never-exported lists (bootstrap nodes, connected peers, webhook hosts). */
+  exclusionFeed?: ExclusionFeed;
   /** Serve HTTPS with this PEM certificate and key instead of HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Clock for tests (µs since the epoch). */
@@ -63,8 +67,10 @@ export function createApiServer(init: ApiServerInit): ApiServer {
   const reader: Reader = createReader({
     dbPath: init.dbPath,
     allow: config.allow,
+    policy: blockPolicyFromConfig(config),
     onError: (err) => log.error({ err }, 'reader worker failed'),
   });
+  const unsubscribeExclusions = init.exclusionFeed?.subscribe((lists) => reader.setExcluded(lists)) ?? (() => undefined);
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   const servers: Server[] = [];
   const bound: Endpoint[] = [];
@@ -284,6 +290,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
         s.closeAllConnections();
       })));
       servers.length = 0;
+      unsubscribeExclusions();
       await reader.close();
       if (built) await app.close().catch(() => undefined);
     },

@@ -197,7 +197,8 @@ ALTER TABLE ip_stats ADD COLUMN peer_last_us INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ip_stats ADD COLUMN peer_verified_last_us INTEGER NOT NULL DEFAULT 0;
 
 -- Called numbers by key (E.164 form when there is one, else the raw number-like text): distinct sources, kept
--- exact by number_sources (one row per number and source address).
+-- exact by number_sources (one row per number and source address). Loopback, link-local and unspecified sources
+-- (the operator's own tests) are not counted.
 CREATE TABLE IF NOT EXISTS number_sources (
   number_key TEXT NOT NULL,
   ip TEXT NOT NULL,
@@ -231,6 +232,8 @@ INSERT OR IGNORE INTO number_sources (number_key, ip, verified)
   SELECT COALESCE(called_number_e164, called_number), source_ip, MAX(COALESCE(source_verified, 0))
   FROM honey
   WHERE source_ip IS NOT NULL AND (origin IS NULL OR origin IN ('local', 'legacy', 'peer'))
+    AND source_ip NOT GLOB '127.*' AND source_ip NOT GLOB '169.254.*' AND source_ip NOT IN ('0.0.0.0', '::', '::1')
+    AND lower(source_ip) NOT GLOB 'fe[89ab]?:*'
     AND (called_number_e164 IS NOT NULL OR (called_number <> '' AND called_number NOT GLOB '*[^0-9]*')
       OR (called_number GLOB '+[0-9]*' AND substr(called_number, 2) NOT GLOB '*[^0-9]*'))
   GROUP BY 1, 2;
@@ -238,6 +241,8 @@ INSERT OR IGNORE INTO number_check_stats (number_key, hits, sources, verified_so
   SELECT COALESCE(called_number_e164, called_number), COUNT(*), 0, 0, MIN(event_time_us), MAX(event_time_us)
   FROM honey
   WHERE source_ip IS NOT NULL AND (origin IS NULL OR origin IN ('local', 'legacy', 'peer'))
+    AND source_ip NOT GLOB '127.*' AND source_ip NOT GLOB '169.254.*' AND source_ip NOT IN ('0.0.0.0', '::', '::1')
+    AND lower(source_ip) NOT GLOB 'fe[89ab]?:*'
     AND (called_number_e164 IS NOT NULL OR (called_number <> '' AND called_number NOT GLOB '*[^0-9]*')
       OR (called_number GLOB '+[0-9]*' AND substr(called_number, 2) NOT GLOB '*[^0-9]*'))
   GROUP BY 1;

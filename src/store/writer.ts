@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { HoneypotEvent } from '../events/event.js';
 import type { BatchHook, NumberClassifier } from './types.js';
+import { fixedExclusion } from '../enforce/policy.js';
 
 /** Per-batch aggregate of one key (ip, number, user agent, method), so each key is upserted once per batch. */
 interface Agg {
@@ -70,6 +71,8 @@ export function numberKey(calledNumber: string, e164: string | null): string | n
 
 function foldNumberKey(map: Map<string, NumberKeyAgg>, ev: HoneypotEvent): void {
   if (ev.origin !== 'local' && ev.origin !== 'legacy' && ev.origin !== 'peer') return;
+  // Loopback/link-local sources are the operator's own tests, never attackers of a number.
+  if (fixedExclusion(ev.sourceIp) !== null) return;
   const key = numberKey(ev.calledNumber, ev.calledNumberE164);
   if (key === null) return;
   let a = map.get(key);

@@ -86,6 +86,9 @@ describe('number block facts', () => {
       { sourceIp: '198.51.100.3', calledNumber: '100', verified: true, timeUs: T0 + 5 * S },
       { sourceIp: '198.51.100.3', calledNumber: 'alice', verified: true, timeUs: T0 + 5 * S },
       { sourceIp: '198.51.100.4', calledNumber: 'NOT_FOUND', verified: true, timeUs: T0 + 5 * S },
+      // the operator's own tests: never counted as attackers of a number
+      { sourceIp: '127.0.0.1', calledNumber: '0046812118532', verified: true, timeUs: T0 + 3 * S },
+      { sourceIp: '::1', calledNumber: '0046812118532', verified: true, timeUs: T0 + 3 * S },
     ]);
     const r = new BlockFactsReader(d.db);
     assert.deepEqual(r.number(['+46812118532']), { key: '+46812118532', firstSeenUs: T0, facts: { hits: 5, sources: 2, verifiedSources: 2, lastUs: T0 + 4 * S } });
@@ -115,6 +118,8 @@ describe('migration backfill', () => {
       { sourceIp: '198.51.100.2', calledNumber: '0046812118532', verified: false, timeUs: T0 + 2 * S, origin: 'peer' as const },
       { sourceIp: '2001:db8::1', calledNumber: '+46812118532', verified: true, timeUs: T0 + 3 * S, origin: 'peer' as const },
       { sourceIp: '198.51.100.3', calledNumber: 'alice', verified: true, timeUs: T0 + 4 * S, origin: 'legacy' as const },
+      { sourceIp: '127.0.0.1', calledNumber: '0046812118532', verified: true, timeUs: T0 + 5 * S },
+      { sourceIp: 'fe80::1', calledNumber: '0046812118532', verified: true, timeUs: T0 + 5 * S },
     ];
     live.insert(seed);
     // The same rows written by a version-3 build: honey and v3 aggregates only, then migrated to 4.
