@@ -64,7 +64,6 @@ export class Metrics {
   // block set and firewall enforcer (docs/ENFORCE.md)
   readonly blockSetElements = new Gauge({ name: 'sipwarden_block_set_elements', help: 'Addresses in the block set', labelNames: ['family'] as const, registers: [this.registry] });
   readonly blockEvicted = new Counter({ name: 'sipwarden_block_evicted_total', help: 'Addresses evicted from the block set by --block-max (oldest last hit first)', labelNames: ['family'] as const, registers: [this.registry] });
-  readonly blockExcluded = new Counter({ name: 'sipwarden_block_excluded_total', help: 'Qualifying addresses not blocked because they are never blocked (allowlist, loopback, own, peers, ...)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly firewallElements = new Gauge({ name: 'sipwarden_firewall_elements', help: 'Elements sipwarden put in the firewall sets (last applied)', labelNames: ['family'] as const, registers: [this.registry] });
   readonly firewallUpdates = new Counter({ name: 'sipwarden_firewall_updates_total', help: 'Firewall updates applied (one nft/ipset run each)', registers: [this.registry] });
   readonly firewallFailures = new Counter({ name: 'sipwarden_firewall_failures_total', help: 'Firewall updates that failed (retried with backoff)', registers: [this.registry] });

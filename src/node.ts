@@ -160,18 +160,14 @@ export async function startNode(config: Config): Promise<RunningNode> {
     let blockSet: BlockSet | null = null;
     if (config.firewall !== 'off') {
       const { createBlockSet } = await import('./enforce/blockset.js');
-      const { createNodeExclusions } = await import('./enforce/node-exclusions.js');
       const { blockPolicyFromConfig } = await import('./enforce/policy.js');
       const { blockSetCounters } = await import('./enforce/firewall.js');
       const { createBlockSetSource } = await import('./store/block-set-source.js');
-      const nodeExclusions = createNodeExclusions({ config, peers: peers ? () => peers!() : undefined, logger: logger.child({ component: 'exclusions' }) });
-      await nodeExclusions.start();
-      started.push(nodeExclusions);
       blockSet = createBlockSet({
         onCommit: (l) => store.onCommit(l),
         facts: createBlockSetSource(store.db),
         policy: blockPolicyFromConfig(config),
-        exclusions: nodeExclusions.exclusions,
+        exclusions: exclusionFeed.exclusions,
         logger: logger.child({ component: 'blockset' }),
         counters: blockSetCounters(metrics),
       });

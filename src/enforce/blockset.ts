@@ -185,7 +185,7 @@ export function createBlockSet(init: BlockSetInit): BlockSet {
     if (first) {
       if (loggedExcluded.size >= EXCLUDED_LOG_MAX) loggedExcluded.clear();
       loggedExcluded.add(ip);
-      log.warn({ ip, reason }, 'address qualifies for blocking but is never blocked; not blocked (logged once)');
+      log.debug({ ip, reason }, 'address qualifies for blocking but is never blocked');
     }
     init.counters?.excluded(ip, reason, first);
   };

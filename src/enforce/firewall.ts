@@ -30,7 +30,8 @@ export function firewallStateFile(config: Pick<Config, 'dataDir'>): string {
 export function blockSetCounters(metrics: Metrics): BlockSetCounters {
   return {
     evicted: (family, n) => metrics.blockEvicted.inc({ family: `ipv${family}` }, n),
-    excluded: (_ip, reason) => metrics.blockExcluded.inc({ reason }),
+    // Records naming a never-blocked address are logged once and counted where they are recorded (node.ts).
+    excluded: () => undefined,
     elements: (family, n) => metrics.blockSetElements.set({ family: `ipv${family}` }, n),
   };
 }
