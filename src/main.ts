@@ -35,8 +35,16 @@ async function main(): Promise<void> {
     setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   }
   let outcome;
+  let feedApi: string | null = null;
   try {
-    outcome = loadConfig(process.argv.slice(2), process.env, process.cwd(), homedir());
+    let argv = process.argv.slice(2);
+    if (argv[0] === 'bgp-feed') {
+      const { splitFeedArgs } = await import('./cli/bgp-feed.js');
+      const split = splitFeedArgs(argv);
+      feedApi = split.apiUrl;
+      argv = split.rest;
+    }
+    outcome = loadConfig(argv, process.env, process.cwd(), homedir());
   } catch (err) {
     fail(err);
   }
@@ -45,6 +53,15 @@ async function main(): Promise<void> {
     return;
   }
   for (const w of outcome.warnings) warnLine(w);
+  if (outcome.kind === 'bgp-feed') {
+    const { runBgpFeed } = await import('./cli/bgp-feed.js');
+    try {
+      process.exitCode = await runBgpFeed(outcome.config, feedApi);
+    } catch (err) {
+      fail(err);
+    }
+    return;
+  }
   if (outcome.kind === 'firewall') {
     const { runFirewallCommand } = await import('./cli/firewall.js');
     try {

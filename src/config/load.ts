@@ -19,6 +19,7 @@ export type CliOutcome =
   | { kind: 'run'; config: Config; warnings: string[] }
   | { kind: 'check'; config: Config; warnings: string[] }
   | { kind: 'firewall'; action: 'status' | 'flush'; config: Config; warnings: string[] }
+  | { kind: 'bgp-feed'; config: Config; warnings: string[] }
   | { kind: 'help'; text: string }
   | { kind: 'version'; text: string };
 
@@ -71,6 +72,8 @@ interface CliParse {
   check: boolean;
   /** `sipwarden firewall status|flush`. */
   firewall: 'status' | 'flush' | null;
+  /** `sipwarden bgp-feed`. */
+  bgpFeed: boolean;
   ignoredN: boolean;
 }
 
@@ -110,8 +113,12 @@ function parseCli(argv: readonly string[], cwd: string): CliParse | { help: true
   }
   let check = false;
   let firewall: 'status' | 'flush' | null = null;
+  let bgpFeed = false;
   if (positionals.length > 0) {
-    if (positionals[0] === 'firewall') {
+    if (positionals[0] === 'bgp-feed') {
+      if (positionals.length !== 1) throw new ConfigError(JSON.stringify(positionals[1]!.slice(0, 64)), 'unexpected argument after "bgp-feed"');
+      bgpFeed = true;
+    } else if (positionals[0] === 'firewall') {
       if (positionals.length !== 2 || (positionals[1] !== 'status' && positionals[1] !== 'flush')) throw new ConfigError('firewall', 'expected "firewall status" or "firewall flush"');
       firewall = positionals[1];
     } else if (positionals[0] === 'config' && positionals[1] === 'check' && positionals.length === 2) check = true;
@@ -121,7 +128,7 @@ function parseCli(argv: readonly string[], cwd: string): CliParse | { help: true
       throw new ConfigError(JSON.stringify(bad.length > 64 ? bad.slice(0, 64) + '…' : bad), 'unexpected argument');
     }
   }
-  return { layer, configFile, check, firewall, ignoredN };
+  return { layer, configFile, check, firewall, bgpFeed, ignoredN };
 }
 
 // ---------------------------------------------------------------- environment
@@ -305,7 +312,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   const cliParse = parseCli(argv, cwd);
   if ('help' in cliParse) return { kind: 'help', text: helpText() };
   if ('version' in cliParse) return { kind: 'version', text: `sipwarden ${VERSION}\n` };
-  const { layer: cli, check, firewall, ignoredN } = cliParse;
+  const { layer: cli, check, firewall, bgpFeed, ignoredN } = cliParse;
   const envLayer = parseEnv(env, cwd);
   const loc = locateConfig(cliParse.configFile, env, cwd, homeDir);
   const fileLayer = loc ? parseTomlFile(loc.file, loc.label, loc.explicit, cwd) : null;
@@ -362,6 +369,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
 
   deepFreeze(config);
   if (firewall !== null) return { kind: 'firewall', action: firewall, config, warnings };
+  if (bgpFeed) return { kind: 'bgp-feed', config, warnings };
   return { kind: check ? 'check' : 'run', config, warnings };
 }
 

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
 import { DEFAULT_LIMITS, FIREWALL_BACKENDS, FIREWALL_SCOPES, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
-import { parseCidr, formatCidr, parseEndpoint } from './net.js';
+import { parseCidr, formatCidr, parseEndpoint, normalizeIp, ipFamily } from './net.js';
 
 /** Thrown by value parsers; the loader adds the flag/variable/file:line. */
 export class BadValue extends Error {}
@@ -188,6 +188,29 @@ export function parseDuration(raw: string): number {
   return n;
 }
 
+/** An IP address of one family (a BGP next hop). */
+function ipOf(family: 4 | 6): (raw: string) => string {
+  return (raw) => {
+    const ip = normalizeIp(raw.trim());
+    if (ip === null || ipFamily(ip) !== family) throw new BadValue(`invalid IPv${family} address ${show(raw)}`);
+    return ip;
+  };
+}
+
+/** A BGP community `ASN:VALUE`, each 0–65535. */
+function community(raw: string): string {
+  const m = /^([0-9]{1,5}):([0-9]{1,5})$/.exec(raw.trim());
+  if (!m || Number(m[1]) > 65_535 || Number(m[2]) > 65_535) throw new BadValue(`invalid community ${show(raw)} (expected ASN:VALUE, each 0-65535)`);
+  return `${Number(m[1])}:${Number(m[2])}`;
+}
+
+/** A BGP large community `A:B:C`, each 0–4294967295. */
+function largeCommunity(raw: string): string {
+  const m = /^([0-9]{1,10}):([0-9]{1,10}):([0-9]{1,10})$/.exec(raw.trim());
+  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 4_294_967_295)) throw new BadValue(`invalid large community ${show(raw)} (expected A:B:C, each 0-4294967295)`);
+  return `${Number(m[1])}:${Number(m[2])}:${Number(m[3])}`;
+}
+
 /** An on/off value of a setting that defaults to on: true/false, yes/no, on/off, 1/0. */
 export function parseOnOff(raw: string): boolean {
   const v = raw.trim().toLowerCase();
@@ -280,6 +303,15 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'blockVerifiedOnly', long: 'block-verified-only', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: 'count only hits from proven sources (true/false)', defaultText: 'true' }),
   def({ key: 'blockPeers', long: 'block-peers', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: "count peers' signed records (true/false)", defaultText: 'true' }),
   def({ key: 'blockMax', long: 'block-max', kind: 'value', parse: integer(1, 16_777_216), int: true, arg: 'N', help: 'most blocked addresses per family (oldest last hit dropped first)' }),
+  def({ key: 'bgpNextHop4', long: 'bgp-next-hop4', kind: 'value', parse: ipOf(4), arg: 'IP', help: 'bgp-feed: next hop of IPv4 blackhole routes' }),
+  def({ key: 'bgpNextHop6', long: 'bgp-next-hop6', kind: 'value', parse: ipOf(6), arg: 'IP', help: 'bgp-feed: next hop of IPv6 blackhole routes' }),
+  def({ key: 'bgpCommunity', long: 'bgp-community', kind: 'list', parse: community, arg: 'A:B', help: 'bgp-feed: community added to BLACKHOLE 65535:666 (repeatable)' }),
+  def({ key: 'bgpLargeCommunity', long: 'bgp-large-community', kind: 'list', parse: largeCommunity, arg: 'A:B:C', help: 'bgp-feed: large community (repeatable)' }),
+  def({ key: 'bgpNoExport', long: 'bgp-no-export', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: 'bgp-feed: add NO_EXPORT (true/false)', defaultText: 'true' }),
+  def({ key: 'bgpAggregateMin', long: 'bgp-aggregate-min', kind: 'value', parse: integer(0, 256), int: true, arg: 'N', help: 'bgp-feed: announce a /24 once N of its addresses are blocked (0 = off)' }),
+  def({ key: 'bgpMaxRoutes', long: 'bgp-max-routes', kind: 'value', parse: integer(1, 10_000_000), int: true, arg: 'N', help: 'bgp-feed: most routes per family (oldest last hit withdrawn first)' }),
+  def({ key: 'bgpAllowPrefix', long: 'bgp-allow-prefix', kind: 'list', parse: cidr, arg: 'CIDR', help: 'bgp-feed: special-purpose range that may be announced anyway, for labs (repeatable)' }),
+  def({ key: 'bgpMetricsListen', long: 'bgp-metrics-listen', kind: 'value', parse: endpoint, arg: 'A:P', help: 'bgp-feed: serve its /metrics here' }),
   def({ key: 'checkNumberMinSources', long: 'check-number-min-sources', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'call-check: distinct attackers that called a number before calls to it are blocked' }),
   // Firewall enforcer (docs/ENFORCE.md)
   def({ key: 'firewall', long: 'firewall', kind: 'value', parse: oneOf(FIREWALL_BACKENDS), arg: 'B', help: `put blocked addresses into the host firewall: ${FIREWALL_BACKENDS.join(', ')}` }),
@@ -345,6 +377,15 @@ export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogF
   blockPeers: true,
   blockMax: 200_000,
   checkNumberMinSources: 3,
+  bgpNextHop4: '192.0.2.1',
+  bgpNextHop6: '100::1',
+  bgpCommunity: [],
+  bgpLargeCommunity: [],
+  bgpNoExport: true,
+  bgpAggregateMin: 0,
+  bgpMaxRoutes: 100_000,
+  bgpAllowPrefix: [],
+  bgpMetricsListen: null,
   firewall: 'off',
   firewallTable: 'sipwarden',
   firewallPriority: 'filter - 10',

@@ -96,6 +96,24 @@ export interface Config {
   blockMax: number;
   /** Call-check: distinct sources that must have called a number before calls to it are blocked. */
   checkNumberMinSources: number;
+  /** BGP feed: next hop of IPv4 blackhole routes (a discard address on the routers). */
+  bgpNextHop4: string;
+  /** BGP feed: next hop of IPv6 blackhole routes. */
+  bgpNextHop6: string;
+  /** BGP feed: communities added to BLACKHOLE (65535:666), `ASN:VALUE`. */
+  bgpCommunity: string[];
+  /** BGP feed: large communities `A:B:C`. */
+  bgpLargeCommunity: string[];
+  /** BGP feed: add NO_EXPORT. */
+  bgpNoExport: boolean;
+  /** BGP feed: announce a /24 once this many of its addresses are blocked; 0 = only /32 and /128. */
+  bgpAggregateMin: number;
+  /** BGP feed: most routes per family. */
+  bgpMaxRoutes: number;
+  /** BGP feed: special-purpose ranges that may be announced anyway (labs). */
+  bgpAllowPrefix: string[];
+  /** BGP feed: where it serves its own /metrics; null = nowhere. */
+  bgpMetricsListen: Endpoint | null;
   // Limits (docs/LIMITS.md)
   /** Max SIP message bytes on any transport. */
   maxMessageBytes: number;
