@@ -27,8 +27,9 @@ function changeJson(c: BlockChange): string {
 /** Parses a resume position: a non-negative integer, else 400. */
 function resumeSeq(raw: string | undefined): number | null {
   if (raw === undefined || raw === '') return null;
-  if (!/^[0-9]{1,15}$/.test(raw)) throw new ApiError(400, 'invalid Last-Event-ID/after: expected a sequence number');
-  return Number(raw);
+  const n = /^[0-9]{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) throw new ApiError(400, 'invalid Last-Event-ID/after: expected a sequence number');
+  return n;
 }
 
 /** Registers the stream route; `blockSet` is null when the node runs none (then 503). */

@@ -34,7 +34,7 @@ export interface StreamClientInit {
   url: string;
   token: string | null;
   handlers: StreamHandlers;
-  /** First retry delay (1 s), doubling up to `maxBackoffMs` (30 s). */
+  /** First retry delay (1 s), doubling up to `maxBackoffMs` (10 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -42,7 +42,7 @@ export interface StreamClientInit {
 /** Starts reading the stream at `start()`; `stop()` aborts it. */
 export function createStreamClient(init: StreamClientInit): Startable & { readonly lastSeq: number | null } {
   const minBackoff = init.minBackoffMs ?? 1_000;
-  const maxBackoff = init.maxBackoffMs ?? 30_000;
+  const maxBackoff = init.maxBackoffMs ?? 10_000;
   let lastSeq: number | null = null;
   let abort: AbortController | null = null;
   let running = false;
@@ -56,6 +56,8 @@ export function createStreamClient(init: StreamClientInit): Startable & { readon
     const res = await fetch(new URL('/api/v1/blocklist/stream', init.url), { headers, signal });
     if (res.status !== 200 || !res.body) {
       const body = await res.text().catch(() => '');
+      // A position the server cannot read: start over from a snapshot rather than retry it forever.
+      if (res.status === 400) lastSeq = null;
       throw new Error(`HTTP ${res.status} ${body.slice(0, 200)}`);
     }
     init.handlers.state(true);

@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAIN, ROOT, cleanup, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 
@@ -137,7 +137,7 @@ describe('BGP blackhole feed: ExaBGP + BIRD (netns e2e)', { timeout: 300_000 }, 
     );
     writeFileSync(join(dir, 'exabgp.conf'), conf);
     exabgp = spawn('ip', ['netns', 'exec', NS_S, 'exabgp', join(dir, 'exabgp.conf')], {
-      stdio: ['ignore', 'ignore', 'ignore'],
+      stdio: ['ignore', openSync(join(dir, 'exabgp.log'), 'w'), 'ignore'],
       env: { ...process.env, 'exabgp.daemon.user': 'root', 'exabgp.daemon.drop': 'false', 'exabgp.log.destination': 'stdout' },
     });
     await waitFor(() => sh('ip', ['netns', 'exec', NS_R, 'birdc', '-s', birdSock, 'show', 'protocols', 'sipwarden_feed'], true).includes('Established'), 60_000, 250);
@@ -211,7 +211,9 @@ describe('BGP blackhole feed: ExaBGP + BIRD (netns e2e)', { timeout: 300_000 }, 
     assert.deepEqual(held(), before);
     daemon = await startSipwarden();
     probe(A4(13));
-    await waitFor(() => birdRoutes().has(`${A4(13)}/32`), 30_000, 100);
+    await waitFor(() => birdRoutes().has(`${A4(13)}/32`), 45_000, 100).catch((err: unknown) => {
+      throw new Error(`${String(err)}\nExaBGP log:\n${readFileSync(join(dir, 'exabgp.log'), 'utf8').split('\n').slice(-40).join('\n')}`);
+    });
     await waitFor(() => JSON.stringify(held()) === JSON.stringify(expectedRoutes()), 10_000, 250);
   });
 
