@@ -302,7 +302,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       }
     }
 
-    if (blockSet !== null) {
+    if (blockSet !== null && config.firewall !== 'off') {
       // After the listeners: the nftables rules match the SIP ports actually bound.
       const { createEnforcer } = await import('./enforce/enforcer.js');
       const { enforcerCounters, firewallBackend, firewallStateFile } = await import('./enforce/firewall.js');

@@ -33,7 +33,8 @@ function resumeSeq(raw: string | undefined): number | null {
 }
 
 /** Registers the stream route; `blockSet` is null when the node runs none (then 503). */
-export function registerBlocklistStream(app: FastifyInstance, ctx: { blockSet: () => BlockSet | null; metrics: Metrics }): void {
+export function registerBlocklistStream(app: FastifyInstance, ctx: { blockSet: () => BlockSet | null; metrics: Metrics; maxBuffered?: number }): void {
+  const maxBuffered = ctx.maxBuffered ?? STREAM_MAX_BUFFERED;
   app.get('/api/v1/blocklist/stream', {
     schema: {
       tags: ['blocklists'],
@@ -76,7 +77,7 @@ export function registerBlocklistStream(app: FastifyInstance, ctx: { blockSet: (
     const write = (text: string): void => {
       if (closed) return;
       res.write(text);
-      if (res.writableLength > STREAM_MAX_BUFFERED) close(true);
+      if (res.writableLength > maxBuffered) close(true);
     };
     const sendChanges = (changes: readonly BlockChange[]): void => {
       let out = '';
