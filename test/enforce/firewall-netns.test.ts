@@ -128,7 +128,7 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
   });
 
   test('probes that qualify are dropped within 1 s; short TTL lets them through again; never-blocked sources stay open', async () => {
-    const d = await start(['--block-ttl', '7', '--allow', A4(15)]);
+    const d = await start(['--block-ttl', '10', '--allow', A4(15)]);
     const udp4 = d.endpoint('udp', 4).port;
     const udp6 = d.endpoint('udp', 6).port;
     const tcp4 = d.endpoint('tcp', 4).port;
@@ -141,7 +141,7 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     await waitFor(() => setIps(4).length > 0, 5000, 20);
     const lag = Date.now() - t0;
     assert.deepEqual(setIps(4), [A4(10)], 'sipsak comes from the first address of A');
-    assert.ok(lag < 2500, `in the set ${lag} ms after the probe (bound generous for a loaded machine)`);
+    assert.ok(lag < 5000, `in the set ${lag} ms after the probe (bound generous for a loaded machine; the benchmark measures latency)`);
     const before = dropCounter();
     // sipsak over UDP now gets no reply, and our drop counter grows.
     const r = spawnSync('ip', ['netns', 'exec', NS_A, 'timeout', '2', 'sipsak', '-s', `sip:100@${V4_B}:${udp4}`], { encoding: 'utf8' });
@@ -164,8 +164,8 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     for (const ip of [A4(13), A4(15), '127.0.0.1']) assert.equal(v4.includes(ip), false, `${ip} must not be blocked`);
     assert.equal(run('udp', V4_B, udp4, A4(13)), true, 'forged-source address still answered');
 
-    // The 7 s TTL runs out: reachable again.
-    await waitFor(() => !setIps(4).includes(A4(10)), 12_000, 100);
+    // The 10 s TTL runs out: reachable again.
+    await waitFor(() => !setIps(4).includes(A4(10)), 15_000, 100);
     assert.equal(run('udp', V4_B, udp4, A4(10)), true, 'answered again after the TTL');
     const rows = queryDb<{ n: number }>(d.dataDir, "SELECT COUNT(*) AS n FROM honey WHERE source_ip = ?", A4(13));
     assert.ok(rows[0]!.n >= 2, 'capture recorded the forged probes');
@@ -186,18 +186,18 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
   test('kill -9 and restart: the set holds exactly the qualifying addresses; expired and stale ones are gone', async () => {
     const dataDir = join(dir, 'restart');
     mkdirSync(dataDir);
-    const d = await start(['--block-ttl', '8'], dataDir);
+    const d = await start(['--block-ttl', '16'], dataDir);
     const tcp4 = d.endpoint('tcp', 4).port;
     assert.equal(run('tcp', V4_B, tcp4, A4(20)), true); // expires while the node is down
-    await new Promise((res) => setTimeout(res, 4500));
+    await new Promise((res) => setTimeout(res, 8000));
     assert.equal(run('tcp', V4_B, tcp4, A4(21)), true);
     await waitFor(() => setIps(4).includes(A4(21)), 5000, 20);
     await d.stop('SIGKILL');
     // While it is down: a stale element nobody qualifies for, and a deleted one that does qualify.
     sh('ip', ['netns', 'exec', NS_B, 'nft', `add element inet ${TABLE} blocklist4 { 198.18.0.99 timeout 1h }`]);
     sh('ip', ['netns', 'exec', NS_B, 'nft', `delete element inet ${TABLE} blocklist4 { ${A4(21)} }`]);
-    await waitFor(() => !setIps(4).includes(A4(20)), 10_000, 100);
-    const d2 = await start(['--block-ttl', '8'], dataDir);
+    await waitFor(() => !setIps(4).includes(A4(20)), 15_000, 100);
+    const d2 = await start(['--block-ttl', '16'], dataDir);
     await waitFor(() => setIps(4).includes(A4(21)), 5000, 20);
     assert.deepEqual(setIps(4), [A4(21)]);
     await d2.stop();
