@@ -231,6 +231,37 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     await d.stop();
   });
 
+  test('ipset mode: the sets fill and an iptables rule in the namespace drops from them', async () => {
+    const name = `${TABLE}i`;
+    const d = await startDaemon(
+      ['-r', '--sip-listen', '0.0.0.0:0', '--no-tls', '--firewall', 'ipset', '--firewall-table', name, '--block-ttl', '60', '--firewall-cleanup'],
+      { prefix: inB, expect: { udp: 1 }, timeoutMs: 30_000 },
+    );
+    running.push(d);
+    await waitFor(() => existsSync(join(d.dataDir, 'firewall-state.json')), 15_000, 50);
+    const set4 = `${name}-blocklist4`;
+    const members = (): string => sh('ip', ['netns', 'exec', NS_B, 'ipset', 'list', set4], true);
+    // The operator's rule (sipwarden never touches iptables).
+    sh('ip', ['netns', 'exec', NS_B, 'iptables', '-I', 'INPUT', '-m', 'set', '--match-set', set4, 'src', '-j', 'DROP']);
+    try {
+      const udp4 = d.endpoint('udp', 4).port;
+      const tcp4 = d.endpoint('tcp', 4).port;
+      assert.equal(run('udp', V4_B, udp4, A4(24)), true);
+      assert.equal(run('tcp', V4_B, tcp4, A4(24)), true);
+      await waitFor(() => members().includes(A4(24)), 5000, 20);
+      assert.match(members(), /timeout [0-9]+/);
+      assert.equal(run('udp', V4_B, udp4, A4(24)), false, 'dropped by the iptables rule');
+      assert.equal(run('udp', V4_B, udp4, A4(25)), true, 'another source still answered');
+      const st = spawnSync('ip', ['netns', 'exec', NS_B, process.execPath, MAIN, 'firewall', 'status', '--firewall', 'ipset', '--firewall-table', name, '--data-dir', d.dataDir], { encoding: 'utf8', timeout: 20_000 });
+      assert.match(st.stdout, new RegExp(`set ${set4}: 1 elements`), st.stdout + st.stderr);
+    } finally {
+      sh('ip', ['netns', 'exec', NS_B, 'iptables', '-D', 'INPUT', '-m', 'set', '--match-set', set4, 'src', '-j', 'DROP'], true);
+    }
+    await d.stop();
+    // --firewall-cleanup destroyed the sets once the rule was gone.
+    assert.equal(sh('ip', ['netns', 'exec', NS_B, 'ipset', 'list', '-n'], true).includes(set4), false);
+  });
+
   test('bad environment: one line, exit 2', async () => {
     const exit2 = async (args: string[], env: Record<string, string> = {}, prefix: string[] = inB): Promise<string> => {
       const p = spawn(prefix[0]!, [...prefix.slice(1), process.execPath, MAIN, '-r', '--sip-listen', '0.0.0.0:0', '--no-tls', '--data-dir', join(dir, 'bad'), '--firewall', 'nftables', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
