@@ -156,9 +156,10 @@ export async function startNode(config: Config): Promise<RunningNode> {
       exclusionFeed.setPeerSource(peers);
     }
 
-    // Block set (the change stream the firewall enforcer consumes), fed by the store's committed batches.
+    // Block set (the change stream the firewall enforcer and API stream readers consume), fed by the store's
+    // committed batches.
     let blockSet: BlockSet | null = null;
-    if (config.firewall !== 'off') {
+    if (config.firewall !== 'off' || config.api) {
       const { createBlockSet } = await import('./enforce/blockset.js');
       const { blockPolicyFromConfig } = await import('./enforce/policy.js');
       const { blockSetCounters } = await import('./enforce/firewall.js');
@@ -301,7 +302,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       }
     }
 
-    if (blockSet !== null) {
+    if (blockSet !== null && config.firewall !== 'off') {
       // After the listeners: the nftables rules match the SIP ports actually bound.
       const { createEnforcer } = await import('./enforce/enforcer.js');
       const { enforcerCounters, firewallBackend, firewallStateFile } = await import('./enforce/firewall.js');
@@ -321,7 +322,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
 
     if (config.api) {
       const { createApiServer } = await import('./api/server.js');
-      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger: logger.child({ component: 'api' }), peers, exclusionFeed });
+      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger: logger.child({ component: 'api' }), peers, exclusionFeed, blockSet });
       try {
         await api.start();
       } catch (err) {

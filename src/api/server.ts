@@ -24,6 +24,8 @@ import {
 import { ApiError } from './protocol.js';
 import { createReader, type Reader } from './reader.js';
 import { registerV1Routes } from './v1.js';
+import { registerBlockStreamRoute } from './blockstream.js';
+import type { BlockSet } from '../enforce/blockset.js';
 import type { ExclusionFeed } from '../enforce/exclusion-feed.js';
 import { blockPolicyFromConfig } from '../enforce/policy.js';
 
@@ -41,6 +43,8 @@ export interface ApiServerInit {
   peers?: () => PeerInfo[];
   /** The changing never-exported lists (bootstrap nodes, connected peers, webhook hosts). */
   exclusionFeed?: ExclusionFeed;
+  /** The block set: serves its change stream at `/api/v1/blocklist/stream`. */
+  blockSet?: BlockSet | null;
   /** Serve HTTPS with this PEM certificate and key instead of HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Clock for tests (µs since the epoch). */
@@ -218,6 +222,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
 
     registerCompatRoutes(app, reader);
     registerV1Routes(app, { reader, config, peers: init.peers, now: init.now });
+    if (init.blockSet) registerBlockStreamRoute(app, init.blockSet);
 
     app.get('/metrics', {
       schema: { tags: ['operations'], summary: 'Prometheus metrics', response: { 200: { type: 'string' } } },
