@@ -291,7 +291,7 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     // A kernel without set timeouts (simulated: an nft that answers as such a kernel does).
     const fake = join(dir, 'fakebin');
     mkdirSync(fake, { recursive: true });
-    writeFileSync(join(fake, 'nft'), '#!/bin/sh\nif [ "$1" = list ]; then echo "Error: No such file or directory" >&2; exit 1; fi\necho "Error: Could not process rule: Operation not supported" >&2\nexit 1\n');
+    writeFileSync(join(fake, 'nft'), '#!/bin/sh\ncase " $* " in *" list "*) echo "Error: No such file or directory" >&2; exit 1;; esac\necho "Error: Could not process rule: Operation not supported" >&2\nexit 1\n');
     chmodSync(join(fake, 'nft'), 0o755);
     assert.match(await exit2(['--firewall-table', TABLE], { PATH: `${fake}:/usr/bin:/bin` }), /does not support nftables sets with timeouts/);
   });
