@@ -262,6 +262,30 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     assert.equal(sh('ip', ['netns', 'exec', NS_B, 'ipset', 'list', '-n'], true).includes(set4), false);
   });
 
+  test('two nodes with -p: a probe to node 1 blocks the attacker on node 2', async () => {
+    const n1 = await startDaemon(['-r', '-p', '--p2p-listen', '127.0.0.1:0', '--sip-listen', '0.0.0.0:0', '--no-tls'], { prefix: inB, expect: { udp: 1, p2p: 1 }, timeoutMs: 30_000 });
+    running.push(n1);
+    const t2 = `${TABLE}p`;
+    const n2 = await startDaemon(
+      ['-p', '--p2p-listen', '127.0.0.1:0', '-b', n1.endpoint('p2p').addr, '-R', '--firewall', 'nftables', '--firewall-scope', 'all', '--firewall-table', t2, '--firewall-cleanup'],
+      { prefix: inB, expect: { p2p: 1 }, timeoutMs: 30_000 },
+    );
+    running.push(n2);
+    await waitFor(() => existsSync(join(n2.dataDir, 'firewall-state.json')), 15_000, 50);
+    const tcp1 = n1.endpoint('tcp', 4).port;
+    // Warm-up: the gossip mesh takes a few seconds to form after the nodes connect.
+    assert.equal(run('tcp', V4_B, tcp1, A4(27)), true);
+    await waitFor(() => setIps(4, t2).includes(A4(27)), 30_000, 100);
+    assert.equal(setIps(4, TABLE).includes(A4(27)), false, 'node 1 has no firewall here');
+    assert.equal(run('tcp', V4_B, tcp1, A4(26)), true);
+    const t0 = Date.now();
+    await waitFor(() => setIps(4, t2).includes(A4(26)), 10_000, 20);
+    const lag = Date.now() - t0;
+    assert.ok(lag < 5000, `blocked on node 2 ${lag} ms after the probe to node 1 (bound generous for a loaded machine)`);
+    await n2.stop();
+    await n1.stop();
+  });
+
   test('bad environment: one line, exit 2', async () => {
     const exit2 = async (args: string[], env: Record<string, string> = {}, prefix: string[] = inB): Promise<string> => {
       const p = spawn(prefix[0]!, [...prefix.slice(1), process.execPath, MAIN, '-r', '--sip-listen', '0.0.0.0:0', '--no-tls', '--data-dir', join(dir, 'bad'), '--firewall', 'nftables', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
