@@ -51,7 +51,7 @@ export class Metrics {
   readonly apiRequests = new Counter({ name: 'sipwarden_api_requests_total', help: 'API requests', labelNames: ['route', 'status'] as const, registers: [this.registry] });
 
   // block policy (enforce/policy.ts)
-  readonly blockExcluded = new Counter({ name: 'sipwarden_block_excluded_total', help: 'Recorded events naming a never-blocked address (stored, never blocked or exported)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly blockExcluded: Counter<'reason'> = new Counter({ name: 'sipwarden_block_excluded_total', help: 'Recorded events naming a never-blocked address (stored, never blocked or exported)', labelNames: ['reason'] as const, registers: [this.registry], collect: () => this.flushHot(this.blockExcluded) });
 
   // P2P (SPEC §13)
   readonly p2pRecordsReceived = new Counter({ name: 'sipwarden_p2p_records_received_total', help: 'Valid peer records stored', registers: [this.registry] });
@@ -59,9 +59,6 @@ export class Metrics {
   readonly p2pRecordsPublished = new Counter({ name: 'sipwarden_p2p_records_published_total', help: 'Local events published to peers', registers: [this.registry] });
   readonly p2pRateLimited = new Counter({ name: 'sipwarden_p2p_rate_limited_total', help: 'Peer records dropped by the per-peer or total rate cap', registers: [this.registry] });
   readonly p2pBytes = new Counter({ name: 'sipwarden_p2p_bytes_total', help: 'P2P record bytes', labelNames: ['direction'] as const, registers: [this.registry] });
-  // Block-set change stream (GET /api/v1/blocklist/stream).
-  readonly blocklistStreamReaders = new Gauge({ name: 'sipwarden_blocklist_stream_readers', help: 'Readers connected to the block-set change stream', registers: [this.registry] });
-  readonly blocklistStreamCutoffs = new Counter({ name: 'sipwarden_blocklist_stream_cutoffs_total', help: 'Stream readers disconnected because they did not keep up', registers: [this.registry] });
   readonly p2pPeers = new Gauge({ name: 'sipwarden_p2p_peers', help: 'Connected peers', registers: [this.registry] });
 
   // block set and firewall enforcer (docs/ENFORCE.md)

@@ -24,7 +24,7 @@ import {
 import { ApiError } from './protocol.js';
 import { createReader, type Reader } from './reader.js';
 import { registerV1Routes } from './v1.js';
-import { registerBlocklistStream } from './stream.js';
+import { registerBlockStreamRoute } from './blockstream.js';
 import type { BlockSet } from '../enforce/blockset.js';
 import type { ExclusionFeed } from '../enforce/exclusion-feed.js';
 import { blockPolicyFromConfig } from '../enforce/policy.js';
@@ -43,8 +43,8 @@ export interface ApiServerInit {
   peers?: () => PeerInfo[];
   /** The changing never-exported lists (bootstrap nodes, connected peers, webhook hosts). */
   exclusionFeed?: ExclusionFeed;
-  /** The block set whose changes `/api/v1/blocklist/stream` serves (503 without one). */
-  blockSet?: () => BlockSet | null;
+  /** The block set: serves its change stream at `/api/v1/blocklist/stream`. */
+  blockSet?: BlockSet | null;
   /** Serve HTTPS with this PEM certificate and key instead of HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Clock for tests (µs since the epoch). */
@@ -222,7 +222,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
 
     registerCompatRoutes(app, reader);
     registerV1Routes(app, { reader, config, peers: init.peers, now: init.now });
-    registerBlocklistStream(app, { blockSet: init.blockSet ?? (() => null), metrics });
+    if (init.blockSet) registerBlockStreamRoute(app, init.blockSet);
 
     app.get('/metrics', {
       schema: { tags: ['operations'], summary: 'Prometheus metrics', response: { 200: { type: 'string' } } },

@@ -18,6 +18,15 @@ export interface StreamChange extends StreamEntry {
   reason?: string;
 }
 
+/** An entry as the node writes it (times as RFC 3339). */
+interface WireEntry {
+  ip: string;
+  family: 4 | 6;
+  expires_at: string;
+  last_hit: string;
+}
+const toEntry = (w: WireEntry): StreamEntry => ({ ip: w.ip, family: w.family, expires_at_ms: Date.parse(w.expires_at), last_hit_ms: Date.parse(w.last_hit) });
+
 /** What the client reports. */
 export interface StreamHandlers {
   /** A complete snapshot: the set is exactly these entries at `seq`. */
@@ -84,16 +93,18 @@ export function createStreamClient(init: StreamClientInit): Startable & { readon
           else if (field === 'id') id = value;
         }
         if (event === 'snapshot') {
-          const s = JSON.parse(data) as { seq: number; more: boolean; entries: StreamEntry[] };
-          snapshot.push(...s.entries);
-          if (!s.more) {
-            lastSeq = s.seq;
-            init.handlers.snapshot(snapshot, s.seq);
-            snapshot = [];
-          }
-        } else if (event === 'change') {
-          const c = JSON.parse(data) as StreamChange;
-          pending.push(c);
+          // A snapshot: `entry` events follow, then `snapshot-end` with its position as id.
+          snapshot = [];
+          pending = [];
+        } else if (event === 'entry') {
+          snapshot.push(toEntry(JSON.parse(data) as WireEntry));
+        } else if (event === 'snapshot-end') {
+          lastSeq = Number(id ?? (JSON.parse(data) as { seq: number }).seq);
+          init.handlers.snapshot(snapshot, lastSeq);
+          snapshot = [];
+        } else if (event === 'add' || event === 'refresh' || event === 'remove') {
+          const w = JSON.parse(data) as WireEntry & { seq: number; op: StreamChange['op']; reason?: string };
+          pending.push({ ...toEntry(w), seq: w.seq, op: w.op, ...(w.reason ? { reason: w.reason } : {}) });
           if (id !== null) lastSeq = Number(id);
         }
       }

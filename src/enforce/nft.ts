@@ -74,9 +74,9 @@ export function createNftBackend(init: NftInit): FirewallBackend {
     ];
   };
 
-  /** `nft list table`: null when absent; throws the exit-2 errors. */
-  const listTable = async (): Promise<string | null> => {
-    const r = await exec(nft, ['list', 'table', 'inet', init.table]);
+  /** `nft list table` (terse: without set elements, which may be 400,000): null when absent; throws the exit-2 errors. */
+  const listTable = async (terse = true): Promise<string | null> => {
+    const r = await exec(nft, [...(terse ? ['-t'] : []), 'list', 'table', 'inet', init.table]);
     if (r.missing) throw unavailable(`--firewall nftables: the nft program was not found (install the nftables package)`);
     if (r.code === 0) return r.stdout;
     if (NOT_PERMITTED.test(r.stderr)) throw unavailable(`--firewall nftables: not permitted to change nftables (needs root or CAP_NET_ADMIN): ${firstLine(r.stderr)}`);
@@ -151,7 +151,7 @@ export function createNftBackend(init: NftInit): FirewallBackend {
     },
 
     async status(): Promise<FirewallStatus> {
-      const listing = await listTable();
+      const listing = await listTable(false);
       const st: FirewallStatus = { backend: 'nftables', table: `inet ${init.table}`, sets: { ...NFT_SETS }, elements: { 4: null, 6: null }, droppedPackets: null };
       if (listing === null) return st;
       if (!owned(listing)) {

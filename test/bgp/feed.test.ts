@@ -8,10 +8,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import Fastify from 'fastify';
-import { registerBlocklistStream } from '../../src/api/stream.js';
+import { registerBlockStreamRoute } from '../../src/api/blockstream.js';
 import { createBgpFeed } from '../../src/bgp/feed.js';
 import type { BlockChange, BlockEntry, BlockSet } from '../../src/enforce/blockset.js';
-import { Metrics } from '../../src/metrics.js';
 import { waitFor } from '../helpers/daemon.js';
 
 function fakeSet(): BlockSet & { push(c: Omit<BlockChange, 'seq'>[]): void } {
@@ -50,7 +49,7 @@ const add = (ip: string, op: BlockChange['op'] = 'add'): Omit<BlockChange, 'seq'
 
 async function serve(set: BlockSet, port = 0): Promise<{ port: number; close(): Promise<void> }> {
   const app = Fastify({ forceCloseConnections: true });
-  registerBlocklistStream(app, { blockSet: () => set, metrics: new Metrics() });
+  registerBlockStreamRoute(app, set);
   await app.listen({ port, host: '127.0.0.1' });
   return { port: (app.server.address() as { port: number }).port, close: () => app.close() };
 }

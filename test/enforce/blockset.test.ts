@@ -68,7 +68,7 @@ async function rig(dir: string, name: string, policy: Partial<BlockPolicy> = {},
   };
 }
 
-describe('block set', { timeout: 60_000 }, () => {
+describe('block set', { timeout: 240_000 }, () => {
   let dir: string;
   before(() => { dir = tempDir('sw-blockset-'); });
   after(() => cleanup(dir));

@@ -128,7 +128,7 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
   });
 
   test('probes that qualify are dropped within 1 s; short TTL lets them through again; never-blocked sources stay open', async () => {
-    const d = await start(['--block-ttl', '7', '--allow', A4(15)]);
+    const d = await start(['--block-ttl', '10', '--allow', A4(15)]);
     const udp4 = d.endpoint('udp', 4).port;
     const udp6 = d.endpoint('udp', 6).port;
     const tcp4 = d.endpoint('tcp', 4).port;
@@ -141,7 +141,7 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     await waitFor(() => setIps(4).length > 0, 5000, 20);
     const lag = Date.now() - t0;
     assert.deepEqual(setIps(4), [A4(10)], 'sipsak comes from the first address of A');
-    assert.ok(lag < 2500, `in the set ${lag} ms after the probe (bound generous for a loaded machine)`);
+    assert.ok(lag < 5000, `in the set ${lag} ms after the probe (bound generous for a loaded machine; the benchmark measures latency)`);
     const before = dropCounter();
     // sipsak over UDP now gets no reply, and our drop counter grows.
     const r = spawnSync('ip', ['netns', 'exec', NS_A, 'timeout', '2', 'sipsak', '-s', `sip:100@${V4_B}:${udp4}`], { encoding: 'utf8' });
@@ -164,8 +164,8 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     for (const ip of [A4(13), A4(15), '127.0.0.1']) assert.equal(v4.includes(ip), false, `${ip} must not be blocked`);
     assert.equal(run('udp', V4_B, udp4, A4(13)), true, 'forged-source address still answered');
 
-    // The 7 s TTL runs out: reachable again.
-    await waitFor(() => !setIps(4).includes(A4(10)), 12_000, 100);
+    // The 10 s TTL runs out: reachable again.
+    await waitFor(() => !setIps(4).includes(A4(10)), 15_000, 100);
     assert.equal(run('udp', V4_B, udp4, A4(10)), true, 'answered again after the TTL');
     const rows = queryDb<{ n: number }>(d.dataDir, "SELECT COUNT(*) AS n FROM honey WHERE source_ip = ?", A4(13));
     assert.ok(rows[0]!.n >= 2, 'capture recorded the forged probes');
@@ -186,18 +186,18 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
   test('kill -9 and restart: the set holds exactly the qualifying addresses; expired and stale ones are gone', async () => {
     const dataDir = join(dir, 'restart');
     mkdirSync(dataDir);
-    const d = await start(['--block-ttl', '8'], dataDir);
+    const d = await start(['--block-ttl', '16'], dataDir);
     const tcp4 = d.endpoint('tcp', 4).port;
     assert.equal(run('tcp', V4_B, tcp4, A4(20)), true); // expires while the node is down
-    await new Promise((res) => setTimeout(res, 4500));
+    await new Promise((res) => setTimeout(res, 8000));
     assert.equal(run('tcp', V4_B, tcp4, A4(21)), true);
     await waitFor(() => setIps(4).includes(A4(21)), 5000, 20);
     await d.stop('SIGKILL');
     // While it is down: a stale element nobody qualifies for, and a deleted one that does qualify.
     sh('ip', ['netns', 'exec', NS_B, 'nft', `add element inet ${TABLE} blocklist4 { 198.18.0.99 timeout 1h }`]);
     sh('ip', ['netns', 'exec', NS_B, 'nft', `delete element inet ${TABLE} blocklist4 { ${A4(21)} }`]);
-    await waitFor(() => !setIps(4).includes(A4(20)), 10_000, 100);
-    const d2 = await start(['--block-ttl', '8'], dataDir);
+    await waitFor(() => !setIps(4).includes(A4(20)), 15_000, 100);
+    const d2 = await start(['--block-ttl', '16'], dataDir);
     await waitFor(() => setIps(4).includes(A4(21)), 5000, 20);
     assert.deepEqual(setIps(4), [A4(21)]);
     await d2.stop();
@@ -231,6 +231,61 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     await d.stop();
   });
 
+  test('ipset mode: the sets fill and an iptables rule in the namespace drops from them', async () => {
+    const name = `${TABLE}i`;
+    const d = await startDaemon(
+      ['-r', '--sip-listen', '0.0.0.0:0', '--no-tls', '--firewall', 'ipset', '--firewall-table', name, '--block-ttl', '60', '--firewall-cleanup'],
+      { prefix: inB, expect: { udp: 1 }, timeoutMs: 30_000 },
+    );
+    running.push(d);
+    await waitFor(() => existsSync(join(d.dataDir, 'firewall-state.json')), 15_000, 50);
+    const set4 = `${name}-blocklist4`;
+    const members = (): string => sh('ip', ['netns', 'exec', NS_B, 'ipset', 'list', set4], true);
+    // The operator's rule (sipwarden never touches iptables).
+    sh('ip', ['netns', 'exec', NS_B, 'iptables', '-I', 'INPUT', '-m', 'set', '--match-set', set4, 'src', '-j', 'DROP']);
+    try {
+      const udp4 = d.endpoint('udp', 4).port;
+      const tcp4 = d.endpoint('tcp', 4).port;
+      assert.equal(run('udp', V4_B, udp4, A4(24)), true);
+      assert.equal(run('tcp', V4_B, tcp4, A4(24)), true);
+      await waitFor(() => members().includes(A4(24)), 5000, 20);
+      assert.match(members(), /timeout [0-9]+/);
+      assert.equal(run('udp', V4_B, udp4, A4(24)), false, 'dropped by the iptables rule');
+      assert.equal(run('udp', V4_B, udp4, A4(25)), true, 'another source still answered');
+      const st = spawnSync('ip', ['netns', 'exec', NS_B, process.execPath, MAIN, 'firewall', 'status', '--firewall', 'ipset', '--firewall-table', name, '--data-dir', d.dataDir], { encoding: 'utf8', timeout: 20_000 });
+      assert.match(st.stdout, new RegExp(`set ${set4}: 1 elements`), st.stdout + st.stderr);
+    } finally {
+      sh('ip', ['netns', 'exec', NS_B, 'iptables', '-D', 'INPUT', '-m', 'set', '--match-set', set4, 'src', '-j', 'DROP'], true);
+    }
+    await d.stop();
+    // --firewall-cleanup destroyed the sets once the rule was gone.
+    assert.equal(sh('ip', ['netns', 'exec', NS_B, 'ipset', 'list', '-n'], true).includes(set4), false);
+  });
+
+  test('two nodes with -p: a probe to node 1 blocks the attacker on node 2', async () => {
+    const n1 = await startDaemon(['-r', '-p', '--p2p-listen', '127.0.0.1:0', '--sip-listen', '0.0.0.0:0', '--no-tls'], { prefix: inB, expect: { udp: 1, p2p: 1 }, timeoutMs: 30_000 });
+    running.push(n1);
+    const t2 = `${TABLE}p`;
+    const n2 = await startDaemon(
+      ['-p', '--p2p-listen', '127.0.0.1:0', '-b', n1.endpoint('p2p').addr, '-R', '--firewall', 'nftables', '--firewall-scope', 'all', '--firewall-table', t2, '--firewall-cleanup'],
+      { prefix: inB, expect: { p2p: 1 }, timeoutMs: 30_000 },
+    );
+    running.push(n2);
+    await waitFor(() => existsSync(join(n2.dataDir, 'firewall-state.json')), 15_000, 50);
+    const tcp1 = n1.endpoint('tcp', 4).port;
+    // Warm-up: the gossip mesh takes a few seconds to form after the nodes connect.
+    assert.equal(run('tcp', V4_B, tcp1, A4(27)), true);
+    await waitFor(() => setIps(4, t2).includes(A4(27)), 30_000, 100);
+    assert.equal(setIps(4, TABLE).includes(A4(27)), false, 'node 1 has no firewall here');
+    assert.equal(run('tcp', V4_B, tcp1, A4(26)), true);
+    const t0 = Date.now();
+    await waitFor(() => setIps(4, t2).includes(A4(26)), 10_000, 20);
+    const lag = Date.now() - t0;
+    assert.ok(lag < 5000, `blocked on node 2 ${lag} ms after the probe to node 1 (bound generous for a loaded machine)`);
+    await n2.stop();
+    await n1.stop();
+  });
+
   test('bad environment: one line, exit 2', async () => {
     const exit2 = async (args: string[], env: Record<string, string> = {}, prefix: string[] = inB): Promise<string> => {
       const p = spawn(prefix[0]!, [...prefix.slice(1), process.execPath, MAIN, '-r', '--sip-listen', '0.0.0.0:0', '--no-tls', '--data-dir', join(dir, 'bad'), '--firewall', 'nftables', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -260,7 +315,7 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     // A kernel without set timeouts (simulated: an nft that answers as such a kernel does).
     const fake = join(dir, 'fakebin');
     mkdirSync(fake, { recursive: true });
-    writeFileSync(join(fake, 'nft'), '#!/bin/sh\nif [ "$1" = list ]; then echo "Error: No such file or directory" >&2; exit 1; fi\necho "Error: Could not process rule: Operation not supported" >&2\nexit 1\n');
+    writeFileSync(join(fake, 'nft'), '#!/bin/sh\ncase " $* " in *" list "*) echo "Error: No such file or directory" >&2; exit 1;; esac\necho "Error: Could not process rule: Operation not supported" >&2\nexit 1\n');
     chmodSync(join(fake, 'nft'), 0o755);
     assert.match(await exit2(['--firewall-table', TABLE], { PATH: `${fake}:/usr/bin:/bin` }), /does not support nftables sets with timeouts/);
   });
