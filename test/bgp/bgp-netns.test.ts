@@ -80,9 +80,10 @@ describe('BGP blackhole feed: ExaBGP + BIRD (netns e2e)', { timeout: 300_000 }, 
   function expectedRoutes(): string[] {
     const js = `fetch('http://127.0.0.1:8082/api/v1/blocklist/stream', { headers: { authorization: 'Bearer ${TOKEN}' } }).then(async (r) => {
       const rd = r.body.getReader(); let buf = '';
-      for (;;) { const { value } = await rd.read(); buf += Buffer.from(value).toString(); const i = buf.indexOf('event: snapshot');
-        if (i >= 0 && buf.indexOf('\\n\\n', i) > 0 && /"more":false/.test(buf)) break; }
-      const ips = [...buf.matchAll(/"ip":"([^"]+)"/g)].map((m) => m[1]); process.stdout.write(JSON.stringify(ips)); process.exit(0); })`;
+      for (;;) { const { value } = await rd.read(); buf += Buffer.from(value).toString(); const i = buf.indexOf('event: snapshot-end');
+        if (i >= 0 && buf.indexOf('\\n\\n', i) > 0) break; }
+      const snap = buf.slice(0, buf.indexOf('event: snapshot-end'));
+      const ips = [...snap.matchAll(/"ip":"([^"]+)"/g)].map((m) => m[1]); process.stdout.write(JSON.stringify(ips)); process.exit(0); })`;
     const ips = JSON.parse(sh('ip', ['netns', 'exec', NS_S, process.execPath, '-e', js])) as string[];
     return ips.filter((ip) => ip !== PRIVATE && ip !== ALLOWED && !ip.startsWith('127.')).map((ip) => `${ip}/${ip.includes(':') ? 128 : 32}`).sort();
   }
