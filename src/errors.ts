@@ -31,6 +31,12 @@ export const ERROR_CODES = {
   P2P_RECORD_INVALID: 'SW_P2P_RECORD_INVALID',
   /** An unexpected error while handling one packet/connection/record; counted, never fatal. */
   INTERNAL: 'SW_INTERNAL',
+  /** The firewall enforcer cannot work here (tool missing, no CAP_NET_ADMIN, no set timeouts). Exit code 2. */
+  FIREWALL_UNAVAILABLE: 'SW_FIREWALL_UNAVAILABLE',
+  /** The firewall table or set of that name belongs to something else. Exit code 2. */
+  FIREWALL_FOREIGN: 'SW_FIREWALL_FOREIGN',
+  /** A firewall update failed at run time; logged, counted, retried with backoff, never stops capture. */
+  FIREWALL_UPDATE_FAILED: 'SW_FIREWALL_UPDATE_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

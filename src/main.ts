@@ -35,8 +35,16 @@ async function main(): Promise<void> {
     setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   }
   let outcome;
+  let feedApi: string | null = null;
   try {
-    outcome = loadConfig(process.argv.slice(2), process.env, process.cwd(), homedir());
+    let argv = process.argv.slice(2);
+    if (argv[0] === 'bgp-feed') {
+      const { splitFeedArgs } = await import('./cli/bgp-feed.js');
+      const split = splitFeedArgs(argv);
+      feedApi = split.apiUrl;
+      argv = split.rest;
+    }
+    outcome = loadConfig(argv, process.env, process.cwd(), homedir());
   } catch (err) {
     fail(err);
   }
@@ -47,6 +55,25 @@ async function main(): Promise<void> {
   // `config check` prints its warnings as text; a running node in the format it was asked for.
   if (outcome.kind === 'run') setLineFormat(outcome.config.logFormat ?? 'text');
   for (const w of outcome.warnings) warnLine(w);
+  if (outcome.kind === 'bgp-feed') {
+    const { runBgpFeed } = await import('./cli/bgp-feed.js');
+    try {
+      process.exitCode = await runBgpFeed(outcome.config, feedApi);
+    } catch (err) {
+      fail(err);
+    }
+    return;
+  }
+  if (outcome.kind === 'firewall') {
+    const { runFirewallCommand } = await import('./cli/firewall.js');
+    try {
+      const text = await runFirewallCommand(outcome.config, outcome.action);
+      process.stdout.write(text);
+    } catch (err) {
+      fail(err);
+    }
+    return;
+  }
   if (outcome.kind === 'check') {
     const text = formatConfigCheck(outcome.config);
     process.stdout.write(text.endsWith('\n') || text === '' ? text : text + '\n');

@@ -54,6 +54,9 @@ export class Metrics {
   // API (SPEC §9)
   readonly apiRequests = new Counter({ name: 'sipwarden_api_requests_total', help: 'API requests', labelNames: ['route', 'status'] as const, registers: [this.registry] });
 
+  // block policy (enforce/policy.ts)
+  readonly blockExcluded: Counter<'reason'> = new Counter({ name: 'sipwarden_block_excluded_total', help: 'Recorded events naming a never-blocked address (stored, never blocked or exported)', labelNames: ['reason'] as const, registers: [this.registry], collect: () => this.flushHot(this.blockExcluded) });
+
   // P2P (SPEC §13)
   readonly p2pRecordsReceived = new Counter({ name: 'sipwarden_p2p_records_received_total', help: 'Valid peer records stored', registers: [this.registry] });
   readonly p2pRecordsRejected = new Counter({ name: 'sipwarden_p2p_records_rejected_total', help: 'Peer records rejected', labelNames: ['reason'] as const, registers: [this.registry] });
@@ -66,6 +69,13 @@ export class Metrics {
   readonly sipKeepalivePongsSuppressed = new Counter({ name: 'sipwarden_sip_keepalive_pongs_suppressed_total', help: 'CRLFCRLF keep-alives not answered because the per-connection pong rate cap was reached', labelNames: ['transport'] as const, registers: [this.registry] });
   readonly descriptorExhaustion = new Counter({ name: 'sipwarden_descriptor_exhaustion_total', help: 'Times no file descriptor could be opened (EMFILE/ENFILE)', registers: [this.registry] });
   readonly tcpConnectionBudget = new Gauge({ name: 'sipwarden_sip_connections_limit', help: 'Effective cap on open TCP/TLS SIP connections (the configured cap, lowered to fit the descriptor limit)', registers: [this.registry] });
+  // block set and firewall enforcer (docs/ENFORCE.md)
+  readonly blockSetElements = new Gauge({ name: 'sipwarden_block_set_elements', help: 'Addresses in the block set', labelNames: ['family'] as const, registers: [this.registry] });
+  readonly blockEvicted = new Counter({ name: 'sipwarden_block_evicted_total', help: 'Addresses evicted from the block set by --block-max (oldest last hit first)', labelNames: ['family'] as const, registers: [this.registry] });
+  readonly firewallElements = new Gauge({ name: 'sipwarden_firewall_elements', help: 'Elements sipwarden put in the firewall sets (last applied)', labelNames: ['family'] as const, registers: [this.registry] });
+  readonly firewallUpdates = new Counter({ name: 'sipwarden_firewall_updates_total', help: 'Firewall updates applied (one nft/ipset run each)', registers: [this.registry] });
+  readonly firewallFailures = new Counter({ name: 'sipwarden_firewall_failures_total', help: 'Firewall updates that failed (retried with backoff)', registers: [this.registry] });
+  readonly firewallBlockLatency = new Histogram({ name: 'sipwarden_firewall_block_latency_seconds', help: 'From the event that qualified an address to its element being in the firewall', buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10], registers: [this.registry] });
 
   /** Pending increments of hot-path counter children, by counter (see {@link hotCounter}). */
   private readonly hot = new Map<object, { labels: Record<string, string>; n: number }[]>();

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { checkSinks, checkTlsFiles, ensureDataDir, explainStoreError, probeLine, summaryHead, summaryTail } from './cli/startup.js';
 import type { Config } from './config/types.js';
 import { createIpMatcher } from './config/net.js';
+import { createExclusionFeed } from './enforce/exclusion-feed.js';
+import { ExclusionReporter } from './enforce/policy.js';
 import { ERROR_CODES, SipwardenError } from './errors.js';
 import type { HoneypotEvent } from './events/event.js';
 import { announceListening, setLineFormat, warnLine, type Endpoint, type Startable } from './lifecycle.js';
@@ -27,6 +29,7 @@ import { createWebhookSink } from './sinks/webhook.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
 import type { PeerInfo } from './p2p/types.js';
+import type { BlockSet } from './enforce/blockset.js';
 
 /** A started node. */
 export interface RunningNode {
@@ -34,6 +37,8 @@ export interface RunningNode {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly store: EventStore;
+  /** The block set and its change stream (present when the firewall enforcer is on). */
+  readonly blockSet: BlockSet | null;
   /** Stops input first, then commits store and outbox, then drains sinks. Idempotent. */
   stop(): Promise<void>;
   /** SIGHUP: reopen the JSON log and syslog socket. */
@@ -119,7 +124,26 @@ export async function startNode(config: Config): Promise<RunningNode> {
     }
 
     const allow = createIpMatcher(config.allow);
+    // The never-blocked list: records naming one of its addresses are stored (evidence) but logged once and counted.
+    const exclusionFeed = createExclusionFeed({ config, logger: logger.child({ component: 'exclusions' }) });
+    await exclusionFeed.start();
+    started.push(exclusionFeed);
+    const excludedLog = logger.child({ component: 'exclusions' });
+    const excludedReporter = new ExclusionReporter(
+      (ip, reason) => excludedLog.info({ ip, reason }, 'a record names a never-blocked address: stored, but never blocked or exported'),
+      // Per event on the capture thread: hot counters (no label hashing per increment).
+      (() => {
+        const byReason = new Map<string, { inc(): void }>();
+        return (reason: string) => {
+          let c = byReason.get(reason);
+          if (c === undefined) byReason.set(reason, (c = metrics.hotCounter(metrics.blockExcluded, { reason })));
+          c.inc();
+        };
+      })(),
+    );
     const toSinks = (event: HoneypotEvent): void => {
+      const excluded = exclusionFeed.exclusions.reason(event.sourceIp);
+      if (excluded !== null) excludedReporter.note(event.sourceIp, excluded);
       store.append(event);
       for (const s of sinks) s.offer(event);
     };
@@ -145,6 +169,27 @@ export async function startNode(config: Config): Promise<RunningNode> {
       started.push(p2p);
       publisher = p2p;
       peers = () => p2p.peers();
+      exclusionFeed.setPeerSource(peers);
+    }
+
+    // Block set (the change stream the firewall enforcer and API stream readers consume), fed by the store's
+    // committed batches.
+    let blockSet: BlockSet | null = null;
+    if (config.firewall !== 'off' || config.api) {
+      const { createBlockSet } = await import('./enforce/blockset.js');
+      const { blockPolicyFromConfig } = await import('./enforce/policy.js');
+      const { blockSetCounters } = await import('./enforce/firewall.js');
+      const { createBlockSetSource } = await import('./store/block-set-source.js');
+      blockSet = createBlockSet({
+        onCommit: (l) => store.onCommit(l),
+        facts: createBlockSetSource(store.db),
+        policy: blockPolicyFromConfig(config),
+        exclusions: exclusionFeed.exclusions,
+        logger: logger.child({ component: 'blockset' }),
+        counters: blockSetCounters(metrics),
+      });
+      await blockSet.start();
+      started.push(blockSet);
     }
 
     const sipListeners: SipListener[] = [];
@@ -293,11 +338,29 @@ export async function startNode(config: Config): Promise<RunningNode> {
       }
     }
 
+    if (blockSet !== null && config.firewall !== 'off') {
+      // After the listeners: the nftables rules match the SIP ports actually bound.
+      const { createEnforcer } = await import('./enforce/enforcer.js');
+      const { enforcerCounters, firewallBackend, firewallStateFile } = await import('./enforce/firewall.js');
+      const ports = new Set<number>();
+      for (const l of sipListeners) for (const a of l.addresses()) ports.add(a.port);
+      const enforcer = createEnforcer({
+        backend: firewallBackend(config, [...ports]),
+        blockSet,
+        logger: logger.child({ component: 'firewall' }),
+        counters: enforcerCounters(metrics),
+        cleanup: config.firewallCleanup,
+        stateFile: firewallStateFile(config),
+      });
+      await enforcer.start();
+      started.push(enforcer);
+    }
+
     let apiBound: Endpoint[] = [];
     if (config.api) {
       const { createApiServer } = await import('./api/server.js');
       // The API names its own component in its log lines.
-      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger, peers });
+      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger, peers, exclusionFeed, blockSet });
       try {
         await api.start();
       } catch (err) {
@@ -316,6 +379,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       logger,
       metrics,
       store,
+      blockSet,
       stop() {
         // started[] is in start order: listeners and API come last, so reverse order stops input first.
         stopping ??= stopAll();

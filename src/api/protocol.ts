@@ -1,3 +1,5 @@
+import type { BlockPolicy } from '../enforce/policy.js';
+
 /**
  * Messages between the API's main thread (fastify) and its reader worker (SPEC §5.6: long reads never run on the
  * capture thread). Every read is a request with an id; big bodies are pulled chunk by chunk, so a slow client
@@ -15,7 +17,9 @@ export type ToWorker =
   | { kind: 'query'; id: number; op: string; params: unknown }
   | { kind: 'open'; id: number; op: string; params: unknown }
   | { kind: 'next'; id: number }
-  | { kind: 'close'; id: number };
+  | { kind: 'close'; id: number }
+  /** The changing never-blocked lists (bootstrap nodes, connected peers, webhook hosts). */
+  | { kind: 'exclusions'; lists: ExcludedLists };
 
 /** Worker → main. `head` answers `open`; `chunk` answers `next` (`null` = end of stream). */
 export type FromWorker =
@@ -34,6 +38,17 @@ export interface WorkerInit {
   dbPath: string;
   /** `--allow` CIDRs: never listed or exported (SPEC §5.5). */
   allow: string[];
+  /** The changing never-blocked lists as known when the worker starts. */
+  excluded?: ExcludedLists;
+  /** The block policy (call-check answers). */
+  policy?: BlockPolicy;
+}
+
+/** Addresses never exported besides loopback, link-local, own addresses and `--allow`. */
+export interface ExcludedLists {
+  bootstrap: string[];
+  peers: string[];
+  webhook: string[];
 }
 
 /** An error with an HTTP status, thrown by query code and carried over the worker boundary. */

@@ -9,7 +9,11 @@ import {
   chunked, COMPAT_CLOSE, compatItem, compatOpen, decodeCursor, encodeCursor, formatBlocklist, rfc3339,
   type BlockEntry, type BlocklistFormat, type FirewallNames, type KeysetCursor,
 } from './format.js';
-import { ApiError, type StreamHead } from './protocol.js';
+import { ApiError, type ExcludedLists, type StreamHead } from './protocol.js';
+import { networkInterfaces } from 'node:os';
+import { DEFAULT_BLOCK_POLICY, Exclusions, interfaceAddresses, type BlockPolicy } from '../enforce/policy.js';
+import { BlockFactsReader } from '../store/block-facts.js';
+import { checkAnswer, type CheckAnswer, type CheckQuery } from './check.js';
 
 /** A source filter: one normalised IP, or a CIDR (canonical text). */
 export type SourceFilter = { ip: string } | { cidr: string };
@@ -103,7 +107,7 @@ export interface OpenStream {
 type Row = Record<string, unknown>;
 
 /** Opens a read-only connection with the SQL helpers the queries use. */
-export function openReadOnly(path: string, allow: IpMatcher): Database.Database {
+export function openReadOnly(path: string, allow: IpMatcher, excluded?: (ip: string) => boolean): Database.Database {
   let db: Database.Database;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
@@ -124,6 +128,9 @@ export function openReadOnly(path: string, allow: IpMatcher): Database.Database 
     return c && cidrContains(c, ip) ? 1 : 0;
   });
   db.function('sw_allowed', { deterministic: true }, (ip: unknown) => (typeof ip === 'string' && allow.matches(ip) ? 1 : 0));
+  // sw_excluded(ip): 1 for an address that is never exported (see enforce/policy.ts). Not deterministic: the
+  // lists change (connected peers, own addresses).
+  if (excluded) db.function('sw_excluded', (ip: unknown) => (typeof ip !== 'string' || excluded(ip) ? 1 : 0));
   return db;
 }
 
@@ -133,15 +140,37 @@ export class Queries {
   private readonly allow: IpMatcher;
   private readonly hasAllow: boolean;
   private readonly stmts = new Map<string, Database.Statement>();
+  /** Never-exported addresses: loopback, link-local, own addresses, --allow, bootstrap, peers, webhook hosts. */
+  readonly exclusions: Exclusions;
+  private readonly isExcluded = (ip: string): boolean => this.exclusions.reason(ip) !== null;
+  private facts: BlockFactsReader | null = null;
+  private readonly policy: BlockPolicy;
 
-  constructor(private readonly path: string, allow: readonly string[]) {
+  constructor(private readonly path: string, allow: readonly string[], policy?: BlockPolicy) {
     this.allow = createIpMatcher(allow);
     this.hasAllow = allow.length > 0;
+    this.exclusions = new Exclusions({ allow, ownAddresses: () => interfaceAddresses(networkInterfaces()) });
+    this.policy = policy ?? DEFAULT_BLOCK_POLICY;
+  }
+
+  /** Replaces the changing never-exported lists. */
+  setExcluded(lists: ExcludedLists): void {
+    this.exclusions.setBootstrap(lists.bootstrap);
+    this.exclusions.setPeers(lists.peers);
+    this.exclusions.setWebhookHosts(lists.webhook);
   }
 
   private conn(): Database.Database {
-    if (!this.db) this.db = openReadOnly(this.path, this.allow);
+    if (!this.db) this.db = openReadOnly(this.path, this.allow, this.isExcluded);
     return this.db;
+  }
+
+  /** `/api/v1/check`: the verdict on an address and/or a called number, from the aggregates only. */
+  check(q: CheckQuery, nowUs: number): CheckAnswer {
+    return this.guard(() => {
+      this.facts ??= new BlockFactsReader(this.conn());
+      return checkAnswer(q, this.facts, this.exclusions, this.policy, nowUs);
+    });
   }
 
   private stmt(sql: string): Database.Statement {
@@ -172,6 +201,7 @@ export class Queries {
   /** Drops the connection (next call reopens). */
   reset(): void {
     this.stmts.clear();
+    this.facts = null;
     try {
       this.db?.close();
     } catch {
@@ -463,7 +493,7 @@ export class Queries {
       }
       const where = ['last_seen_us >= ?', '(last_seen_us > ? OR last_honey_id > ?)'];
       if (verified) where.push('verified = 1');
-      if (this.hasAllow) where.push('NOT sw_allowed(ip)');
+      where.push('NOT sw_excluded(ip)');
       const rows = this.stmt(`SELECT ip, last_seen_us, last_honey_id FROM ip_stats WHERE ${where.join(' AND ')}
         ORDER BY last_seen_us ASC, last_honey_id ASC LIMIT ?`).raw().all(t, t, id, batch) as [string, number, number][];
       if (rows.length === 0) return { ips: [], id: null };
@@ -532,7 +562,7 @@ export class Queries {
       const v4: number[] = [];
       const v6: [string, string][] = [];
       for (const [ip] of db.prepare('SELECT ip FROM ip_stats').raw().iterate() as IterableIterator<[string]>) {
-        if (this.hasAllow && this.allow.matches(ip)) continue;
+        if (this.isExcluded(ip)) continue;
         if (ip.includes(':')) {
           if (family !== 4) {
             const c = parseCidr(ip);
@@ -569,7 +599,7 @@ export class Queries {
         where.push(`EXISTS (SELECT 1 FROM honey h WHERE h.source_ip = ip_stats.ip AND h.transport_type IN (${q.transports.map(() => '?').join(',')}))`);
         args.push(...q.transports);
       }
-      if (this.hasAllow) where.push('NOT sw_allowed(ip)');
+      where.push('NOT sw_excluded(ip)');
       const w = where.join(' AND ');
       const total = Number((db.prepare(`SELECT COUNT(*) AS n FROM ip_stats WHERE ${w}`).get(...args) as { n: number }).n);
       const rows = db.prepare(`SELECT ip, first_seen_us, last_seen_us, event_count, verified FROM ip_stats WHERE ${w}
@@ -586,7 +616,7 @@ export class Queries {
 
   /** Opens a dedicated connection in one read transaction, so the head and every chunk see one snapshot. */
   private openSnapshot(build: (db: Database.Database) => { total: number; pieces: Generator<string> }): OpenStream {
-    const db = openReadOnly(this.path, this.allow);
+    const db = openReadOnly(this.path, this.allow, this.isExcluded);
     let closed = false;
     const close = (): void => {
       if (closed) return;

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { ApiError, type FromWorker, type StreamHead, type ToWorker, type WorkerInit } from './protocol.js';
+import { ApiError, type ExcludedLists, type FromWorker, type StreamHead, type ToWorker, type WorkerInit } from './protocol.js';
 
 /** The API's handle on its reader worker. */
 export interface Reader {
@@ -14,6 +14,8 @@ export interface Reader {
   open(op: string, params: unknown): Promise<{ head: StreamHead; body: Readable }>;
   /** Streams currently open. */
   openStreams(): number;
+  /** Replaces the changing never-exported lists (kept across worker restarts). */
+  setExcluded(lists: ExcludedLists): void;
   /** Terminates the worker; pending calls reject. Idempotent. */
   close(): Promise<void>;
 }
@@ -45,6 +47,7 @@ export function createReader(init: WorkerInit & { onError?: (err: Error) => void
   const pending = new Map<number, Pending>();
   /** Stream id → handler of its chunks. */
   const chunkHandlers = new Map<number, (m: FromWorker) => void>();
+  let excluded: ExcludedLists | undefined = init.excluded;
 
   function failAll(err: Error): void {
     for (const p of pending.values()) p.reject(err);
@@ -56,7 +59,7 @@ export function createReader(init: WorkerInit & { onError?: (err: Error) => void
   function ensure(): Worker {
     if (closed) throw new ApiError(503, 'API is shutting down');
     if (worker) return worker;
-    const w = spawnWorker({ dbPath: init.dbPath, allow: init.allow });
+    const w = spawnWorker({ dbPath: init.dbPath, allow: init.allow, excluded, policy: init.policy });
     w.on('message', (m: FromWorker) => {
       const h = chunkHandlers.get(m.id);
       if (h && (m.kind === 'chunk' || (m.kind === 'error' && !pending.has(m.id)))) {
@@ -87,7 +90,7 @@ export function createReader(init: WorkerInit & { onError?: (err: Error) => void
     ensure().postMessage(m);
   }
 
-  function call<T>(m: ToWorker): Promise<T> {
+  function call<T>(m: Extract<ToWorker, { id: number }>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       try {
         pending.set(m.id, { resolve: resolve as (v: unknown) => void, reject });
@@ -152,6 +155,15 @@ export function createReader(init: WorkerInit & { onError?: (err: Error) => void
     },
 
     openStreams: () => chunkHandlers.size,
+
+    setExcluded(lists) {
+      excluded = lists;
+      try {
+        worker?.postMessage({ kind: 'exclusions', lists } satisfies ToWorker);
+      } catch {
+        /* worker gone: the next one starts with the lists */
+      }
+    },
 
     async close() {
       if (closed) return;

@@ -25,6 +25,10 @@ import { ApiError } from './protocol.js';
 import { RateLimiter } from './rate-limit.js';
 import { createReader, type Reader } from './reader.js';
 import { registerV1Routes } from './v1.js';
+import { registerBlockStreamRoute } from './blockstream.js';
+import type { BlockSet } from '../enforce/blockset.js';
+import type { ExclusionFeed } from '../enforce/exclusion-feed.js';
+import { blockPolicyFromConfig } from '../enforce/policy.js';
 
 /** Longest accepted request target (path + query), bytes. Longer → 414. */
 export const MAX_URL_LENGTH = 4096;
@@ -38,6 +42,10 @@ export interface ApiServerInit {
   logger: Logger;
   /** Current P2P peers for `/api/v1/peers`. */
   peers?: () => PeerInfo[];
+  /** The changing never-exported lists (bootstrap nodes, connected peers, webhook hosts). */
+  exclusionFeed?: ExclusionFeed;
+  /** The block set: serves its change stream at `/api/v1/blocklist/stream`. */
+  blockSet?: BlockSet | null;
   /** Serve HTTPS with this PEM certificate and key instead of HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Clock for tests (µs since the epoch). */
@@ -64,8 +72,10 @@ export function createApiServer(init: ApiServerInit): ApiServer {
   const reader: Reader = createReader({
     dbPath: init.dbPath,
     allow: config.allow,
+    policy: blockPolicyFromConfig(config),
     onError: (err) => log.error({ err }, 'reader worker failed'),
   });
+  const unsubscribeExclusions = init.exclusionFeed?.subscribe((lists) => reader.setExcluded(lists)) ?? (() => undefined);
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   const servers: Server[] = [];
   const bound: Endpoint[] = [];
@@ -231,6 +241,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
 
     registerCompatRoutes(app, reader);
     registerV1Routes(app, { reader, config, peers: init.peers, now: init.now });
+    if (init.blockSet) registerBlockStreamRoute(app, init.blockSet);
 
     app.get('/metrics', {
       schema: { tags: ['operations'], summary: 'Prometheus metrics', response: { 200: { type: 'string' } } },
@@ -303,6 +314,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
         s.closeAllConnections();
       })));
       servers.length = 0;
+      unsubscribeExclusions();
       await reader.close();
       if (built) await app.close().catch(() => undefined);
     },

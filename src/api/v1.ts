@@ -3,6 +3,7 @@
  * blocklist exports and the APIBAN-compatible feed. Every route declares request and response schemas; the
  * OpenAPI document is generated from them.
  */
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/types.js';
 import { formatCidr, normalizeIp, parseCidr } from '../config/net.js';
@@ -350,6 +351,61 @@ export function registerV1Routes(
       nowUs: nowUs(),
     };
     return streamOp(reader, req, reply, 'blocklist', params, BLOCKLIST_CONTENT_TYPES[format]);
+  });
+
+  const checkTime = { type: ['string', 'null'], format: 'date-time' };
+  app.get('/api/v1/check', {
+    schema: {
+      tags,
+      summary: 'Call-check: should a call from this source address, or to this number, be refused? Answered from the aggregates under the block policy',
+      description: 'At least one of ip and number. verdict is "block" when the address qualifies under the block policy '
+        + '(hits, proven sources, TTL; never for a never-blocked address) or when enough distinct attackers called the number '
+        + '(--check-number-min-sources) within the TTL. reasons holds ip:<why> and number:<why> codes: qualifies, unknown, '
+        + 'no-hits, unverified, below-min-hits (ip), below-min-sources (number), expired, excluded:<reason> (ip).',
+      querystring: query({
+        ip: str('source address to check (IPv4 or IPv6)', { maxLength: 64 }),
+        number: str('called number: digits with an optional leading +', { maxLength: 33 }),
+      }),
+      response: {
+        200: {
+          type: 'object',
+          required: ['verdict', 'reasons'],
+          properties: {
+            verdict: { type: 'string', enum: ['block', 'allow'] },
+            reasons: { type: 'array', items: { type: 'string' } },
+            ip: {
+              type: 'object',
+              properties: {
+                address: { type: 'string' }, first_seen: checkTime, last_seen: checkTime, hits: { type: 'integer' },
+                verified_hits: { type: 'integer' }, verified: { type: 'boolean' }, seen_by_peers: { type: 'boolean' },
+                excluded: { type: ['string', 'null'], description: 'why this address is never blocked' }, blocked_until: checkTime,
+              },
+            },
+            number: {
+              type: 'object',
+              properties: {
+                number: { type: 'string' }, e164: { type: ['string', 'null'] }, hits: { type: 'integer' },
+                distinct_sources: { type: 'integer' }, verified_sources: { type: 'integer' }, first_seen: checkTime, last_seen: checkTime,
+                blocked_until: checkTime,
+              },
+            },
+          },
+        },
+        ...errors,
+      },
+    },
+  }, async (req, reply) => {
+    const q = qs(req);
+    if (q.ip === undefined && q.number === undefined) throw new ApiError(400, 'give ip, number or both');
+    let ip: string | undefined;
+    if (q.ip !== undefined) {
+      const n = isIP(q.ip) === 0 ? null : normalizeIp(q.ip);
+      if (n === null || q.ip.includes('%')) throw new ApiError(400, 'invalid ip: expected an IPv4 or IPv6 address');
+      ip = n;
+    }
+    if (q.number !== undefined && !/^\+?[0-9]{1,32}$/.test(q.number)) throw new ApiError(400, 'invalid number: expected 1 to 32 digits with an optional leading +');
+    const answer = await reader.query('check', { query: { ip, number: q.number }, nowUs: nowUs() });
+    return json(reply, JSON.stringify(answer));
   });
 
   // APIBAN-compatible feed (https://apiban.org/doc.html): the token is the {key} path segment.

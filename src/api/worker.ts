@@ -7,7 +7,8 @@ import { ApiError, type FromWorker, type ToWorker, type WorkerInit, type WireErr
 import { Queries, type OpenStream } from './queries.js';
 
 const init = workerData as WorkerInit;
-const queries = new Queries(init.dbPath, init.allow);
+const queries = new Queries(init.dbPath, init.allow, init.policy);
+if (init.excluded) queries.setExcluded(init.excluded);
 const streams = new Map<number, OpenStream>();
 const port = parentPort!;
 
@@ -34,6 +35,7 @@ const OPS: Record<string, Handler> = {
   userAgents: (p: Parameters<Queries['userAgents']>[0]) => queries.userAgents(p),
   methods: () => queries.methods(),
   stats: (p: { hours: number; nowUs: number }) => queries.stats(p.hours, p.nowUs),
+  check: (p: { query: Parameters<Queries['check']>[0]; nowUs: number }) => queries.check(p.query, p.nowUs),
   apiban: (p: { after: string | null; windowStartUs: number; verified: boolean }) => queries.apiban(p.after, p.windowStartUs, p.verified),
 };
 
@@ -88,6 +90,9 @@ port.on('message', (m: ToWorker) => {
       }
       return;
     }
+    case 'exclusions':
+      queries.setExcluded(m.lists);
+      return;
     case 'close': {
       const s = streams.get(m.id);
       if (s) {

@@ -35,6 +35,8 @@ export function helpText(): string {
     '',
     'Usage: sipwarden [options]',
     '       sipwarden config check [options]   validate and print the effective configuration',
+    '       sipwarden firewall status|flush [options]   show or empty the firewall sets (--firewall)',
+    '       sipwarden bgp-feed [--api URL] [options]    BGP blackhole feed for ExaBGP (docs/BGP.md)',
     '',
     'Options:',
     body,

@@ -18,6 +18,8 @@ import type { Config, ConfigSource } from './types.js';
 export type CliOutcome =
   | { kind: 'run'; config: Config; warnings: string[] }
   | { kind: 'check'; config: Config; warnings: string[] }
+  | { kind: 'firewall'; action: 'status' | 'flush'; config: Config; warnings: string[] }
+  | { kind: 'bgp-feed'; config: Config; warnings: string[] }
   | { kind: 'help'; text: string }
   | { kind: 'version'; text: string };
 
@@ -68,6 +70,10 @@ interface CliParse {
   layer: Layer;
   configFile: Given | null;
   check: boolean;
+  /** `sipwarden firewall status|flush`. */
+  firewall: 'status' | 'flush' | null;
+  /** `sipwarden bgp-feed`. */
+  bgpFeed: boolean;
   ignoredN: boolean;
 }
 
@@ -106,15 +112,23 @@ function parseCli(argv: readonly string[], cwd: string): CliParse | { help: true
     }
   }
   let check = false;
+  let firewall: 'status' | 'flush' | null = null;
+  let bgpFeed = false;
   if (positionals.length > 0) {
-    if (positionals[0] === 'config' && positionals[1] === 'check' && positionals.length === 2) check = true;
+    if (positionals[0] === 'bgp-feed') {
+      if (positionals.length !== 1) throw new ConfigError(JSON.stringify(positionals[1]!.slice(0, 64)), 'unexpected argument after "bgp-feed"');
+      bgpFeed = true;
+    } else if (positionals[0] === 'firewall') {
+      if (positionals.length !== 2 || (positionals[1] !== 'status' && positionals[1] !== 'flush')) throw new ConfigError('firewall', 'expected "firewall status" or "firewall flush"');
+      firewall = positionals[1];
+    } else if (positionals[0] === 'config' && positionals[1] === 'check' && positionals.length === 2) check = true;
     else if (positionals[0] === 'config' && positionals.length === 1) throw new ConfigError('config', 'expected "config check"');
     else {
       const bad = positionals[0] === 'config' && positionals[1] === 'check' ? positionals[2]! : positionals[0] === 'config' ? positionals[1]! : positionals[0]!;
       throw new ConfigError(JSON.stringify(bad.length > 64 ? bad.slice(0, 64) + '…' : bad), 'unexpected argument');
     }
   }
-  return { layer, configFile, check, ignoredN };
+  return { layer, configFile, check, firewall, bgpFeed, ignoredN };
 }
 
 // ---------------------------------------------------------------- environment
@@ -233,6 +247,9 @@ function parseTomlFile(file: string, label: string, explicit: boolean, cwd: stri
         if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) wrong('an array of strings');
         parsed = (value as string[]).map(parseIn);
       }
+    } else if (def.tomlScalar) {
+      if (typeof value !== 'string' && typeof value !== 'boolean' && !(typeof value === 'number' && Number.isInteger(value))) wrong('a string, integer or boolean');
+      parsed = parseIn(String(value));
     } else if (def.int) {
       if (typeof value !== 'number' || !Number.isInteger(value)) wrong('an integer');
       parsed = parseIn(String(value));
@@ -352,7 +369,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   const cliParse = parseCli(argv, cwd);
   if ('help' in cliParse) return { kind: 'help', text: helpText() };
   if ('version' in cliParse) return { kind: 'version', text: `sipwarden ${VERSION}\n` };
-  const { layer: cli, check, ignoredN } = cliParse;
+  const { layer: cli, check, firewall, bgpFeed, ignoredN } = cliParse;
   const envLayer = parseEnv(env, cwd);
   const warnings: string[] = [];
   let loc: ConfigCandidate | null = null;
@@ -448,6 +465,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   if (config.geoipDb !== null) warnings.push(`${whereOf('geoipDb')} has no effect yet (GeoIP lookups are not implemented)`);
 
   deepFreeze(config);
+  if (firewall !== null) return { kind: 'firewall', action: firewall, config, warnings };
+  if (bgpFeed) return { kind: 'bgp-feed', config, warnings };
   return { kind: check ? 'check' : 'run', config, warnings };
 }
 

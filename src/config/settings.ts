@@ -4,8 +4,8 @@
  */
 import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
-import { DEFAULT_LIMITS, LOG_FORMATS, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
-import { parseCidr, formatCidr, parseEndpoint } from './net.js';
+import { DEFAULT_LIMITS, FIREWALL_BACKENDS, FIREWALL_SCOPES, LOG_FORMATS, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
+import { parseCidr, formatCidr, parseEndpoint, normalizeIp, ipFamily } from './net.js';
 
 /** Thrown by value parsers; the loader adds the flag/variable/file:line. */
 export class BadValue extends Error {}
@@ -26,6 +26,8 @@ export interface SettingDef {
   parse?: (raw: string, cwd: string) => unknown;
   /** TOML value is an integer rather than a string. */
   int?: boolean;
+  /** TOML value may be a string, an integer or a boolean (parsed from its text form, like the CLI value). */
+  tomlScalar?: boolean;
   /** Environment variables, highest priority first. */
   env: readonly string[];
   /** TOML keys (first is canonical). */
@@ -178,6 +180,61 @@ function peerId(raw: string): string {
   return s;
 }
 
+/** A duration: seconds, or a number with `s`, `m`, `h` or `d` (`86400`, `24h`, `90m`); 1 s to 365 days. */
+export function parseDuration(raw: string): number {
+  const m = /^([0-9]{1,9})([smhd]?)$/.exec(raw.trim());
+  const n = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86_400 } as Record<string, number>)[m[2]!]! : NaN;
+  if (!(n >= 1 && n <= 31_536_000)) throw new BadValue(`invalid duration ${show(raw)} (expected seconds, or N with s, m, h or d; 1s to 365d)`);
+  return n;
+}
+
+/** An IP address of one family (a BGP next hop). */
+function ipOf(family: 4 | 6): (raw: string) => string {
+  return (raw) => {
+    const ip = normalizeIp(raw.trim());
+    if (ip === null || ipFamily(ip) !== family) throw new BadValue(`invalid IPv${family} address ${show(raw)}`);
+    return ip;
+  };
+}
+
+/** A BGP community `ASN:VALUE`, each 0–65535. */
+function community(raw: string): string {
+  const m = /^([0-9]{1,5}):([0-9]{1,5})$/.exec(raw.trim());
+  if (!m || Number(m[1]) > 65_535 || Number(m[2]) > 65_535) throw new BadValue(`invalid community ${show(raw)} (expected ASN:VALUE, each 0-65535)`);
+  return `${Number(m[1])}:${Number(m[2])}`;
+}
+
+/** A BGP large community `A:B:C`, each 0–4294967295. */
+function largeCommunity(raw: string): string {
+  const m = /^([0-9]{1,10}):([0-9]{1,10}):([0-9]{1,10})$/.exec(raw.trim());
+  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 4_294_967_295)) throw new BadValue(`invalid large community ${show(raw)} (expected A:B:C, each 0-4294967295)`);
+  return `${Number(m[1])}:${Number(m[2])}:${Number(m[3])}`;
+}
+
+/** An on/off value of a setting that defaults to on: true/false, yes/no, on/off, 1/0. */
+export function parseOnOff(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new BadValue(`invalid value ${show(raw)} (expected true or false)`);
+}
+
+/** An nftables table / ipset prefix name: a letter, then letters, digits, `_` or `-`; at most 20 (ipset names). */
+function firewallTable(raw: string): string {
+  const v = raw.trim();
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,19}$/.test(v)) throw new BadValue(`invalid name ${show(raw)} (a letter, then up to 19 letters, digits, _ or -)`);
+  return v;
+}
+
+/** An nftables chain priority: an integer, or a standard name with an optional `+ N` / `- N`. */
+function firewallPriority(raw: string): string {
+  const v = raw.trim();
+  const m = /^(?:(raw|mangle|dstnat|filter|security|srcnat)(?:\s*([+-])\s*([0-9]{1,4}))?|(-?[0-9]{1,5}))$/.exec(v);
+  if (!m) throw new BadValue(`invalid priority ${show(raw)} (expected e.g. "filter - 10" or -10)`);
+  if (m[4] !== undefined) return m[4];
+  return m[2] === undefined ? m[1]! : `${m[1]} ${m[2]} ${m[3]}`;
+}
+
 /** SP's environment name when it differs from ours. */
 const sp = (x: string): string[] => [`SIPWARDEN_${x}`, `SENTRYPEER_${x}`];
 
@@ -245,6 +302,28 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'tcpMaxUnsentBytes', long: 'tcp-max-unsent-bytes', kind: 'value', parse: integer(4_096, 16_777_216), int: true, arg: 'N', help: 'close a SIP TCP/TLS connection when this many bytes wait for a peer that does not read' }),
   def({ key: 'replyRateLimit', long: 'reply-rate-limit', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP replies/s per source IP' }),
   def({ key: 'storeBacklog', long: 'store-backlog', kind: 'value', parse: integer(1_000, 10_000_000), int: true, arg: 'N', help: 'events held for the store writer; beyond it rows are shed (still counted)' }),
+  // Block policy (firewall enforcer, blocklist exports, call-check)
+  def({ key: 'blockTtl', long: 'block-ttl', kind: 'value', parse: parseDuration, tomlScalar: true, arg: 'DUR', help: 'an address stays blocked this long after its last hit (seconds, or N s/m/h/d)', defaultText: '24h' }),
+  def({ key: 'blockMinHits', long: 'block-min-hits', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'hits before an address is blocked' }),
+  def({ key: 'blockVerifiedOnly', long: 'block-verified-only', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: 'count only hits from proven sources (true/false)', defaultText: 'true' }),
+  def({ key: 'blockPeers', long: 'block-peers', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: "count peers' signed records (true/false)", defaultText: 'true' }),
+  def({ key: 'blockMax', long: 'block-max', kind: 'value', parse: integer(1, 16_777_216), int: true, arg: 'N', help: 'most blocked addresses per family (oldest last hit dropped first)' }),
+  def({ key: 'bgpNextHop4', long: 'bgp-next-hop4', kind: 'value', parse: ipOf(4), arg: 'IP', help: 'bgp-feed: next hop of IPv4 blackhole routes' }),
+  def({ key: 'bgpNextHop6', long: 'bgp-next-hop6', kind: 'value', parse: ipOf(6), arg: 'IP', help: 'bgp-feed: next hop of IPv6 blackhole routes' }),
+  def({ key: 'bgpCommunity', long: 'bgp-community', kind: 'list', parse: community, arg: 'A:B', help: 'bgp-feed: community added to BLACKHOLE 65535:666 (repeatable)' }),
+  def({ key: 'bgpLargeCommunity', long: 'bgp-large-community', kind: 'list', parse: largeCommunity, arg: 'A:B:C', help: 'bgp-feed: large community (repeatable)' }),
+  def({ key: 'bgpNoExport', long: 'bgp-no-export', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: 'bgp-feed: add NO_EXPORT (true/false)', defaultText: 'true' }),
+  def({ key: 'bgpAggregateMin', long: 'bgp-aggregate-min', kind: 'value', parse: integer(0, 256), int: true, arg: 'N', help: 'bgp-feed: announce a /24 once N of its addresses are blocked (0 = off)' }),
+  def({ key: 'bgpMaxRoutes', long: 'bgp-max-routes', kind: 'value', parse: integer(1, 10_000_000), int: true, arg: 'N', help: 'bgp-feed: most routes per family (oldest last hit withdrawn first)' }),
+  def({ key: 'bgpAllowPrefix', long: 'bgp-allow-prefix', kind: 'list', parse: cidr, arg: 'CIDR', help: 'bgp-feed: special-purpose range that may be announced anyway, for labs (repeatable)' }),
+  def({ key: 'bgpMetricsListen', long: 'bgp-metrics-listen', kind: 'value', parse: endpoint, arg: 'A:P', help: 'bgp-feed: serve its /metrics here' }),
+  def({ key: 'checkNumberMinSources', long: 'check-number-min-sources', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'call-check: distinct attackers that called a number before calls to it are blocked' }),
+  // Firewall enforcer (docs/ENFORCE.md)
+  def({ key: 'firewall', long: 'firewall', kind: 'value', parse: oneOf(FIREWALL_BACKENDS), arg: 'B', help: `put blocked addresses into the host firewall: ${FIREWALL_BACKENDS.join(', ')}` }),
+  def({ key: 'firewallTable', long: 'firewall-table', kind: 'value', parse: firewallTable, arg: 'NAME', help: 'nftables table (inet NAME) or ipset name prefix sipwarden owns' }),
+  def({ key: 'firewallPriority', long: 'firewall-priority', kind: 'value', parse: firewallPriority, arg: 'P', help: 'nftables input chain priority (e.g. "filter - 10", -10)' }),
+  def({ key: 'firewallScope', long: 'firewall-scope', kind: 'value', parse: oneOf(FIREWALL_SCOPES), arg: 'S', help: 'drop from blocked addresses: sip (the SIP ports sipwarden listens on) or all packets' }),
+  def({ key: 'firewallCleanup', long: 'firewall-cleanup', kind: 'bool', help: 'delete the firewall table/sets on stop (default: keep them; elements expire by themselves)' }),
 ];
 
 /** Defaults (SPEC §2.3); `dataDir`, `dbFile`, `jsonLogFile` are derived in load.ts. */
@@ -299,5 +378,25 @@ export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogF
   p2pNetworkKey: null,
   p2pAllowPeers: [],
   geoipDb: null,
+  blockTtl: 86_400,
+  blockMinHits: 1,
+  blockVerifiedOnly: true,
+  blockPeers: true,
+  blockMax: 200_000,
+  checkNumberMinSources: 3,
+  bgpNextHop4: '192.0.2.1',
+  bgpNextHop6: '100::1',
+  bgpCommunity: [],
+  bgpLargeCommunity: [],
+  bgpNoExport: true,
+  bgpAggregateMin: 0,
+  bgpMaxRoutes: 100_000,
+  bgpAllowPrefix: [],
+  bgpMetricsListen: null,
+  firewall: 'off',
+  firewallTable: 'sipwarden',
+  firewallPriority: 'filter - 10',
+  firewallScope: 'sip',
+  firewallCleanup: false,
   ...DEFAULT_LIMITS,
 };

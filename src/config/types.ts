@@ -7,6 +7,11 @@ export type ProfileName = (typeof PROFILES)[number];
 /** `--log-format` values. */
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
+/** Firewall enforcer backends (`off` = none). */
+export const FIREWALL_BACKENDS = ['off', 'nftables', 'ipset'] as const;
+export type FirewallBackendName = (typeof FIREWALL_BACKENDS)[number];
+export const FIREWALL_SCOPES = ['sip', 'all'] as const;
+export type FirewallScope = (typeof FIREWALL_SCOPES)[number];
 
 export const P2P_SHARE_MODES = ['full', 'no-raw', 'no-credentials'] as const;
 export type P2pShareMode = (typeof P2P_SHARE_MODES)[number];
@@ -74,6 +79,46 @@ export interface Config {
   p2pNetworkKey: string | null;
   p2pAllowPeers: string[];
   geoipDb: string | null;
+  /** Firewall enforcer backend; `off` (default) touches no firewall. */
+  firewall: FirewallBackendName;
+  /** nftables table name (family inet) or ipset name prefix. */
+  firewallTable: string;
+  /** nftables input chain priority, nft syntax. */
+  firewallPriority: string;
+  /** `sip`: drop only packets to sipwarden's SIP ports; `all`: every packet. */
+  firewallScope: FirewallScope;
+  /** Delete the table/sets on stop. */
+  firewallCleanup: boolean;
+  /** Block policy: seconds an address stays blocked after its last counted hit. */
+  blockTtl: number;
+  /** Block policy: counted hits before an address qualifies. */
+  blockMinHits: number;
+  /** Block policy: count only hits from proven sources. */
+  blockVerifiedOnly: boolean;
+  /** Block policy: count signed peer records. */
+  blockPeers: boolean;
+  /** Block policy: most blocked addresses per family. */
+  blockMax: number;
+  /** Call-check: distinct sources that must have called a number before calls to it are blocked. */
+  checkNumberMinSources: number;
+  /** BGP feed: next hop of IPv4 blackhole routes (a discard address on the routers). */
+  bgpNextHop4: string;
+  /** BGP feed: next hop of IPv6 blackhole routes. */
+  bgpNextHop6: string;
+  /** BGP feed: communities added to BLACKHOLE (65535:666), `ASN:VALUE`. */
+  bgpCommunity: string[];
+  /** BGP feed: large communities `A:B:C`. */
+  bgpLargeCommunity: string[];
+  /** BGP feed: add NO_EXPORT. */
+  bgpNoExport: boolean;
+  /** BGP feed: announce a /24 once this many of its addresses are blocked; 0 = only /32 and /128. */
+  bgpAggregateMin: number;
+  /** BGP feed: most routes per family. */
+  bgpMaxRoutes: number;
+  /** BGP feed: special-purpose ranges that may be announced anyway (labs). */
+  bgpAllowPrefix: string[];
+  /** BGP feed: where it serves its own /metrics; null = nowhere. */
+  bgpMetricsListen: Endpoint | null;
   // Limits (docs/LIMITS.md)
   /** Max SIP message bytes on any transport. */
   maxMessageBytes: number;

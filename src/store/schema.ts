@@ -181,6 +181,75 @@ INSERT OR IGNORE INTO method_stats (method, first_seen_us, last_seen_us, last_se
   FROM honey WHERE method IS NOT NULL GROUP BY method;
 `,
   },
+  {
+    version: 4,
+    name: 'block_facts',
+    sql: `
+-- What the block policy and the call-check need per address, split by origin class: local captures (and
+-- SentryPeer rows) vs records signed by a peer; hits, proven-source hits and the newest time of each (µs, 0 = none).
+ALTER TABLE ip_stats ADD COLUMN local_hits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN local_verified_hits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN local_last_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN local_verified_last_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN peer_hits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN peer_verified_hits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN peer_last_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN peer_verified_last_us INTEGER NOT NULL DEFAULT 0;
+
+-- Called numbers by key (E.164 form when there is one, else the raw number-like text): distinct sources, kept
+-- exact by number_sources (one row per number and source address). Loopback, link-local and unspecified sources
+-- (the operator's own tests) are not counted.
+CREATE TABLE IF NOT EXISTS number_sources (
+  number_key TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  verified INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (number_key, ip)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS number_check_stats (
+  number_key TEXT PRIMARY KEY,
+  hits INTEGER NOT NULL,
+  sources INTEGER NOT NULL,
+  verified_sources INTEGER NOT NULL,
+  first_seen_us INTEGER NOT NULL,
+  last_seen_us INTEGER NOT NULL
+);
+
+-- Backfill from the rows already stored (no-op on a new database).
+UPDATE ip_stats SET (local_hits, local_verified_hits, local_last_us, local_verified_last_us,
+    peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us) = (
+  SELECT
+    COALESCE(SUM(h.origin IS NULL OR h.origin IN ('local', 'legacy')), 0),
+    COALESCE(SUM((h.origin IS NULL OR h.origin IN ('local', 'legacy')) AND h.source_verified = 1), 0),
+    COALESCE(MAX(CASE WHEN h.origin IS NULL OR h.origin IN ('local', 'legacy') THEN h.event_time_us END), 0),
+    COALESCE(MAX(CASE WHEN (h.origin IS NULL OR h.origin IN ('local', 'legacy')) AND h.source_verified = 1 THEN h.event_time_us END), 0),
+    COALESCE(SUM(h.origin = 'peer'), 0),
+    COALESCE(SUM(h.origin = 'peer' AND h.source_verified = 1), 0),
+    COALESCE(MAX(CASE WHEN h.origin = 'peer' THEN h.event_time_us END), 0),
+    COALESCE(MAX(CASE WHEN h.origin = 'peer' AND h.source_verified = 1 THEN h.event_time_us END), 0)
+  FROM honey h WHERE h.source_ip = ip_stats.ip)
+WHERE EXISTS (SELECT 1 FROM honey h WHERE h.source_ip = ip_stats.ip);
+INSERT OR IGNORE INTO number_sources (number_key, ip, verified)
+  SELECT COALESCE(called_number_e164, called_number), source_ip, MAX(COALESCE(source_verified, 0))
+  FROM honey
+  WHERE source_ip IS NOT NULL AND (origin IS NULL OR origin IN ('local', 'legacy', 'peer'))
+    AND source_ip NOT GLOB '127.*' AND source_ip NOT GLOB '169.254.*' AND source_ip NOT IN ('0.0.0.0', '::', '::1')
+    AND lower(source_ip) NOT GLOB 'fe[89ab]?:*'
+    AND (called_number_e164 IS NOT NULL OR (called_number <> '' AND called_number NOT GLOB '*[^0-9]*')
+      OR (called_number GLOB '+[0-9]*' AND substr(called_number, 2) NOT GLOB '*[^0-9]*'))
+  GROUP BY 1, 2;
+INSERT OR IGNORE INTO number_check_stats (number_key, hits, sources, verified_sources, first_seen_us, last_seen_us)
+  SELECT COALESCE(called_number_e164, called_number), COUNT(*), 0, 0, MIN(event_time_us), MAX(event_time_us)
+  FROM honey
+  WHERE source_ip IS NOT NULL AND (origin IS NULL OR origin IN ('local', 'legacy', 'peer'))
+    AND source_ip NOT GLOB '127.*' AND source_ip NOT GLOB '169.254.*' AND source_ip NOT IN ('0.0.0.0', '::', '::1')
+    AND lower(source_ip) NOT GLOB 'fe[89ab]?:*'
+    AND (called_number_e164 IS NOT NULL OR (called_number <> '' AND called_number NOT GLOB '*[^0-9]*')
+      OR (called_number GLOB '+[0-9]*' AND substr(called_number, 2) NOT GLOB '*[^0-9]*'))
+  GROUP BY 1;
+UPDATE number_check_stats SET (sources, verified_sources) = (
+  SELECT COUNT(*), COALESCE(SUM(verified), 0) FROM number_sources s WHERE s.number_key = number_check_stats.number_key);
+`,
+  },
 ];
 
 /** Highest schema version this build knows. */

@@ -75,7 +75,17 @@ export interface SqliteEventStore extends EventStore {
   runRetention(): Promise<number>;
   /** Events waiting (queued or in flight). */
   readonly queueDepth: number;
+  /**
+   * Calls `listener` on this (main) thread after each batch commits, with the batch's events in commit order, so
+   * a consumer (the block set behind the firewall enforcer) learns which addresses a committed batch touched.
+   * Keep it cheap: it runs between batches. A throw is counted and logged, never affects the store. Returns an
+   * unsubscribe function.
+   */
+  onCommit(listener: CommitListener): () => void;
 }
+
+/** See {@link SqliteEventStore.onCommit}. */
+export type CommitListener = (events: readonly HoneypotEvent[]) => void;
 
 /** Writes batches somewhere; rejects when the batch was not committed (rolled back). */
 interface Backend {
@@ -225,6 +235,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   let backend: Backend | undefined;
   let nodeId = '';
   const fnHooks: BatchHook[] = [];
+  const commitListeners = new Set<CommitListener>();
   const moduleHooks: HookModuleSpec[] = [];
   const observerSpecs: BatchObserverSpec[] = [];
   const countObserver = (sink: string, kind: ObserverCount, n: number): void => {
@@ -355,6 +366,14 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         for (const e of batch) backlogBytes -= estimateEventBytes(e);
         metrics.storeQueueDepth.set(queued);
         if (mode === 'worker' && fnHooks.length > 0) runMainThreadHooks(batch, ids);
+        for (const l of commitListeners) {
+          try {
+            l(batch);
+          } catch (err) {
+            metrics.internalErrors.inc({ component: 'store' });
+            log.error({ err: (err as Error).message }, 'commit listener failed');
+          }
+        }
         settle();
         schedule();
       },
@@ -546,6 +565,11 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
 
     reopenObservers() {
       backend?.reopen();
+    },
+
+    onCommit(listener) {
+      commitListeners.add(listener);
+      return () => { commitListeners.delete(listener); };
     },
 
     writerPragma(p) {

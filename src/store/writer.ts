@@ -3,6 +3,7 @@ import type { HoneypotEvent } from '../events/event.js';
 import type { ShedTally, TallyEntry } from './shed.js';
 import type { BatchHook, NumberClassifier } from './types.js';
 import { isOutOfSpace, releaseWal } from './wal.js';
+import { fixedExclusion } from '../enforce/policy.js';
 
 /** Per-batch aggregate of one key (ip, number, user agent, method), so each key is upserted once per batch. */
 interface Agg {
@@ -31,6 +32,61 @@ function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: nu
   if (honeyId > a.lastHoneyId) a.lastHoneyId = honeyId;
   if (ev.sourceVerified) a.verified = 1;
   if (a.e164 === null) a.e164 = ev.calledNumberE164;
+}
+
+/** Per-batch block facts of one address, split by origin class (see migration `block_facts`). */
+interface IpClassAgg {
+  lh: number; lvh: number; llu: number; lvlu: number;
+  ph: number; pvh: number; plu: number; pvlu: number;
+}
+
+/** Block facts of an address that had no stored event in the batch. */
+const NO_CLASS: Readonly<IpClassAgg> = { lh: 0, lvh: 0, llu: 0, lvlu: 0, ph: 0, pvh: 0, plu: 0, pvlu: 0 };
+
+function foldIpClass(map: Map<string, IpClassAgg>, ev: HoneypotEvent): void {
+  let a = map.get(ev.sourceIp);
+  if (a === undefined) map.set(ev.sourceIp, (a = { lh: 0, lvh: 0, llu: 0, lvlu: 0, ph: 0, pvh: 0, plu: 0, pvlu: 0 }));
+  const t = ev.eventTimeUs;
+  if (ev.origin === 'peer') {
+    a.ph++;
+    if (t > a.plu) a.plu = t;
+    if (ev.sourceVerified) (a.pvh++, t > a.pvlu && (a.pvlu = t));
+  } else if (ev.origin === 'local' || ev.origin === 'legacy') {
+    a.lh++;
+    if (t > a.llu) a.llu = t;
+    if (ev.sourceVerified) (a.lvh++, t > a.lvlu && (a.lvlu = t));
+  }
+}
+
+/** Per-batch facts of one called-number key: hits, times, and its sources (address → proven). */
+interface NumberKeyAgg {
+  hits: number;
+  firstUs: number;
+  lastUs: number;
+  sources: Map<string, boolean>;
+}
+
+const NUMBER_LIKE = /^\+?[0-9]+$/;
+
+/** The key a called number is counted under: its E.164 form, else the raw text if number-like, else null. */
+export function numberKey(calledNumber: string, e164: string | null): string | null {
+  if (e164 !== null) return e164;
+  return NUMBER_LIKE.test(calledNumber) ? calledNumber : null;
+}
+
+function foldNumberKey(map: Map<string, NumberKeyAgg>, ev: HoneypotEvent): void {
+  if (ev.origin !== 'local' && ev.origin !== 'legacy' && ev.origin !== 'peer') return;
+  // Loopback/link-local sources are the operator's own tests, never attackers of a number.
+  if (fixedExclusion(ev.sourceIp) !== null) return;
+  const key = numberKey(ev.calledNumber, ev.calledNumberE164);
+  if (key === null) return;
+  let a = map.get(key);
+  if (a === undefined) map.set(key, (a = { hits: 0, firstUs: ev.eventTimeUs, lastUs: ev.eventTimeUs, sources: new Map() }));
+  a.hits++;
+  if (ev.eventTimeUs < a.firstUs) a.firstUs = ev.eventTimeUs;
+  if (ev.eventTimeUs > a.lastUs) a.lastUs = ev.eventTimeUs;
+  if (ev.sourceVerified) a.sources.set(ev.sourceIp, true);
+  else if (!a.sources.has(ev.sourceIp)) a.sources.set(ev.sourceIp, false);
 }
 
 // In SQLite's UPDATE, every right-hand side sees the row's old values, so the CASEs compare against the old times.
@@ -80,6 +136,9 @@ export class BatchWriter {
   private readonly setNumberClass: Database.Statement;
   private readonly upsertUa: Database.Statement;
   private readonly upsertMethod: Database.Statement;
+  private readonly insertNumberSource: Database.Statement;
+  private readonly verifyNumberSource: Database.Statement;
+  private readonly upsertNumberCheck: Database.Statement;
   private readonly txn: (events: readonly HoneypotEvent[], tally: ShedTally | null) => number[];
   /** Numbers known to have a `number_stats` row, so the classifier runs only for new ones. */
   private readonly knownNumbers = new Set<string>();
@@ -100,9 +159,20 @@ export class BatchWriter {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertPeer = db.prepare(`INSERT OR IGNORE INTO peer_records (event_uuid, origin_peer_id, envelope, received_at_us)
       VALUES (?, ?, ?, ?)`);
-    this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
-      verified = MAX(verified, excluded.verified)`);
+    this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified,
+      local_hits, local_verified_hits, local_last_us, local_verified_last_us, peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
+      verified = MAX(verified, excluded.verified),
+      local_hits = local_hits + excluded.local_hits, local_verified_hits = local_verified_hits + excluded.local_verified_hits,
+      local_last_us = MAX(local_last_us, excluded.local_last_us), local_verified_last_us = MAX(local_verified_last_us, excluded.local_verified_last_us),
+      peer_hits = peer_hits + excluded.peer_hits, peer_verified_hits = peer_verified_hits + excluded.peer_verified_hits,
+      peer_last_us = MAX(peer_last_us, excluded.peer_last_us), peer_verified_last_us = MAX(peer_verified_last_us, excluded.peer_verified_last_us)`);
+    this.insertNumberSource = db.prepare('INSERT OR IGNORE INTO number_sources (number_key, ip, verified) VALUES (?, ?, ?)');
+    this.verifyNumberSource = db.prepare('UPDATE number_sources SET verified = 1 WHERE number_key = ? AND ip = ? AND verified = 0');
+    this.upsertNumberCheck = db.prepare(`INSERT INTO number_check_stats (number_key, hits, sources, verified_sources, first_seen_us, last_seen_us)
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (number_key) DO UPDATE SET hits = hits + excluded.hits, sources = sources + excluded.sources,
+      verified_sources = verified_sources + excluded.verified_sources, first_seen_us = MIN(first_seen_us, excluded.first_seen_us),
+      last_seen_us = MAX(last_seen_us, excluded.last_seen_us)`);
     const numberCols = `(called_number, called_number_e164, country, number_type, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
     // A new number: insert with its classification. A known one: counts only.
@@ -147,6 +217,8 @@ export class BatchWriter {
     const numbers = new Map<string, Agg>();
     const uas = new Map<string, Agg>();
     const methods = new Map<string, Agg>();
+    const ipClasses = new Map<string, IpClassAgg>();
+    const numberKeys = new Map<string, NumberKeyAgg>();
     const nowUs = Date.now() * 1000;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
@@ -164,6 +236,8 @@ export class BatchWriter {
       fold(numbers, e.calledNumber, e, id);
       fold(uas, e.userAgent, e, id);
       fold(methods, e.method, e, id);
+      foldIpClass(ipClasses, e);
+      foldNumberKey(numberKeys, e);
       const a = e.auth;
       if (a) {
         this.insertCred.run(
@@ -180,7 +254,24 @@ export class BatchWriter {
       for (const t of tally.ips) foldTally(ips, t);
       for (const t of tally.numbers) foldTally(numbers, t);
     }
-    for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified);
+    for (const [ip, g] of ips) {
+      // An address known only from shed (row-less) events adds to its counts but not to the block facts, which
+      // describe stored events.
+      const c = ipClasses.get(ip) ?? NO_CLASS;
+      this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, c.lh, c.lvh, c.llu, c.lvlu, c.ph, c.pvh, c.plu, c.pvlu);
+    }
+    for (const [key, g] of numberKeys) {
+      // Exact distinct-source counts: a pair counts once, when first stored; a source counts as proven once.
+      let sources = 0;
+      let verified = 0;
+      for (const [ip, v] of g.sources) {
+        if (this.insertNumberSource.run(key, ip, v ? 1 : 0).changes === 1) {
+          sources++;
+          if (v) verified++;
+        } else if (v && this.verifyNumberSource.run(key, ip).changes === 1) verified++;
+      }
+      this.upsertNumberCheck.run(key, g.hits, sources, verified, g.firstUs, g.lastUs);
+    }
     for (const [n, g] of numbers) this.upsertNumberStats(n, g);
     for (const [ua, g] of uas) this.upsertUa.run(ua, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);
     for (const [m, g] of methods) this.upsertMethod.run(m, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);

@@ -22,6 +22,10 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     geoipDb: null, maxMessageBytes: 65535, tcpIdleTimeout: 120, tcpMaxConnectionsPerSource: 256,
     tcpMaxConnections: 4096, replyRateLimit: 50, storeBacklog: 200_000, sources: { p2pListen: 'cli' },
     tlsHandshakeTimeout: 5, tcpMaxUnsentBytes: 65_536,
+    blockTtl: 86_400, blockMinHits: 1, blockVerifiedOnly: true, blockPeers: true, blockMax: 200_000, checkNumberMinSources: 3,
+    bgpNextHop4: '192.0.2.1', bgpNextHop6: '100::1', bgpCommunity: [], bgpLargeCommunity: [], bgpNoExport: true, bgpAggregateMin: 0,
+    bgpMaxRoutes: 100_000, bgpAllowPrefix: [], bgpMetricsListen: null,
+    firewall: 'off', firewallTable: 'sipwarden', firewallPriority: 'filter - 10', firewallScope: 'sip', firewallCleanup: false,
     ...over,
   };
 }
