@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   SINK_DELIVERY_FAILED: 'SW_SINK_DELIVERY_FAILED',
   /** A peer record failed validation (SPEC §13.3). */
   P2P_RECORD_INVALID: 'SW_P2P_RECORD_INVALID',
+  /** `--p2p-engine opendht|both` without the OpenDHT C library (Debian `libopendht-c2`). Exit code 2. */
+  OPENDHT_UNAVAILABLE: 'SW_OPENDHT_UNAVAILABLE',
   /** An unexpected error while handling one packet/connection/record; counted, never fatal. */
   INTERNAL: 'SW_INTERNAL',
 } as const;

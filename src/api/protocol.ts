@@ -34,6 +34,8 @@ export interface WorkerInit {
   dbPath: string;
   /** `--allow` CIDRs: never listed or exported (SPEC §5.5). */
   allow: string[];
+  /** Let addresses known only from unsigned OpenDHT values into blocklist exports (`--trust-opendht`). */
+  trustOpendht?: boolean;
 }
 
 /** An error with an HTTP status, thrown by query code and carried over the worker boundary. */

@@ -134,9 +134,16 @@ export class Queries {
   private readonly hasAllow: boolean;
   private readonly stmts = new Map<string, Database.Statement>();
 
-  constructor(private readonly path: string, allow: readonly string[]) {
+  /**
+   * Blocklist exports (APIBAN, ipset, /api/v1/blocklist) leave out addresses seen only in unsigned OpenDHT values:
+   * anyone can publish those, so they must not get an address blocked unless the operator trusts them.
+   */
+  private readonly trustedOnly: string;
+
+  constructor(private readonly path: string, allow: readonly string[], opts: { trustOpendht?: boolean } = {}) {
     this.allow = createIpMatcher(allow);
     this.hasAllow = allow.length > 0;
+    this.trustedOnly = opts.trustOpendht === true ? '' : 'event_count > opendht_count';
   }
 
   private conn(): Database.Database {
@@ -464,6 +471,7 @@ export class Queries {
       const where = ['last_seen_us >= ?', '(last_seen_us > ? OR last_honey_id > ?)'];
       if (verified) where.push('verified = 1');
       if (this.hasAllow) where.push('NOT sw_allowed(ip)');
+      if (this.trustedOnly) where.push(this.trustedOnly);
       const rows = this.stmt(`SELECT ip, last_seen_us, last_honey_id FROM ip_stats WHERE ${where.join(' AND ')}
         ORDER BY last_seen_us ASC, last_honey_id ASC LIMIT ?`).raw().all(t, t, id, batch) as [string, number, number][];
       if (rows.length === 0) return { ips: [], id: null };
@@ -531,7 +539,8 @@ export class Queries {
     return this.openSnapshot((db) => {
       const v4: number[] = [];
       const v6: [string, string][] = [];
-      for (const [ip] of db.prepare('SELECT ip FROM ip_stats').raw().iterate() as IterableIterator<[string]>) {
+      const sql = `SELECT ip FROM ip_stats${this.trustedOnly ? ` WHERE ${this.trustedOnly}` : ''}`;
+      for (const [ip] of db.prepare(sql).raw().iterate() as IterableIterator<[string]>) {
         if (this.hasAllow && this.allow.matches(ip)) continue;
         if (ip.includes(':')) {
           if (family !== 4) {
@@ -570,6 +579,7 @@ export class Queries {
         args.push(...q.transports);
       }
       if (this.hasAllow) where.push('NOT sw_allowed(ip)');
+      if (this.trustedOnly) where.push(this.trustedOnly);
       const w = where.join(' AND ');
       const total = Number((db.prepare(`SELECT COUNT(*) AS n FROM ip_stats WHERE ${w}`).get(...args) as { n: number }).n);
       const rows = db.prepare(`SELECT ip, first_seen_us, last_seen_us, event_count, verified FROM ip_stats WHERE ${w}

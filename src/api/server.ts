@@ -15,7 +15,7 @@ import { ERROR_CODES, SipwardenError } from '../errors.js';
 import { announceListening, type Endpoint, type Startable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { PeerInfo } from '../p2p/types.js';
+import type { OpenDhtInfo, PeerInfo } from '../p2p/types.js';
 import { APP_NAME, VERSION } from '../version.js';
 import { registerCompatRoutes } from './compat.js';
 import {
@@ -37,6 +37,8 @@ export interface ApiServerInit {
   logger: Logger;
   /** Current P2P peers for `/api/v1/peers`. */
   peers?: () => PeerInfo[];
+  /** The OpenDHT side for `/api/v1/peers`, when that engine runs. */
+  opendht?: () => OpenDhtInfo;
   /** Serve HTTPS with this PEM certificate and key instead of HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Clock for tests (µs since the epoch). */
@@ -63,6 +65,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
   const reader: Reader = createReader({
     dbPath: init.dbPath,
     allow: config.allow,
+    trustOpendht: config.trustOpendht,
     onError: (err) => log.error({ err }, 'reader worker failed'),
   });
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
@@ -211,7 +214,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
     });
 
     registerCompatRoutes(app, reader);
-    registerV1Routes(app, { reader, config, peers: init.peers, now: init.now });
+    registerV1Routes(app, { reader, config, peers: init.peers, opendht: init.opendht, now: init.now });
 
     app.get('/metrics', {
       schema: { tags: ['operations'], summary: 'Prometheus metrics', response: { 200: { type: 'string' } } },

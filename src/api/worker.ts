@@ -7,7 +7,7 @@ import { ApiError, type FromWorker, type ToWorker, type WorkerInit, type WireErr
 import { Queries, type OpenStream } from './queries.js';
 
 const init = workerData as WorkerInit;
-const queries = new Queries(init.dbPath, init.allow);
+const queries = new Queries(init.dbPath, init.allow, { trustOpendht: init.trustOpendht });
 const streams = new Map<number, OpenStream>();
 const port = parentPort!;
 

@@ -4,6 +4,10 @@ import type { Endpoint } from '../lifecycle.js';
 export const PROFILES = ['freepbx', 'asterisk', 'freeswitch', 'sentrypeer-classic', 'reject-404', 'redirect'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
+/** Peer-to-peer engines: our signed libp2p network, SentryPeer's OpenDHT network, or both. */
+export const P2P_ENGINES = ['libp2p', 'opendht', 'both'] as const;
+export type P2pEngine = (typeof P2P_ENGINES)[number];
+
 export const P2P_SHARE_MODES = ['full', 'no-raw', 'no-credentials'] as const;
 export type P2pShareMode = (typeof P2P_SHARE_MODES)[number];
 
@@ -67,6 +71,18 @@ export interface Config {
   p2pListen: Endpoint[];
   p2pNetworkKey: string | null;
   p2pAllowPeers: string[];
+  /** Which network `-p` joins. */
+  p2pEngine: P2pEngine;
+  /** UDP port of the OpenDHT node (SentryPeer's is fixed at 4222). */
+  opendhtPort: number;
+  /** OpenDHT bootstrap nodes (`host[:port]`); when not set: `-b`'s host values, else SentryPeer's public bootstrap. */
+  opendhtBootstrap: string[];
+  /** Port for OpenDHT bootstrap nodes given without one. */
+  opendhtBootstrapPort: number;
+  /** Announce/find OpenDHT nodes on the local network by multicast, as SentryPeer does. */
+  opendhtPeerDiscovery: boolean;
+  /** Let unsigned OpenDHT records count for blocklists and enforcement. */
+  trustOpendht: boolean;
   geoipDb: string | null;
   // Limits (docs/LIMITS.md)
   /** Max SIP message bytes on any transport. */

@@ -181,6 +181,15 @@ INSERT OR IGNORE INTO method_stats (method, first_seen_us, last_seen_us, last_se
   FROM honey WHERE method IS NOT NULL GROUP BY method;
 `,
   },
+  {
+    version: 4,
+    name: 'opendht_counts',
+    sql: `
+-- Events per address that came from unsigned OpenDHT values: blocklists count an address only when it was seen
+-- otherwise too (here or by a signed peer), unless the operator trusts OpenDHT.
+ALTER TABLE ip_stats ADD COLUMN opendht_count INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 /** Highest schema version this build knows. */

@@ -11,6 +11,8 @@ interface Agg {
   lastHoneyId: number;
   count: number;
   verified: number;
+  /** Events of origin `opendht` (unsigned, see the ip_stats column). */
+  opendht: number;
   e164: string | null;
 }
 
@@ -19,11 +21,13 @@ function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: nu
   if (a === undefined) {
     map.set(key, {
       firstUs: ev.eventTimeUs, firstTs: ev.eventTimestamp, lastUs: ev.eventTimeUs, lastTs: ev.eventTimestamp,
-      lastHoneyId: honeyId, count: 1, verified: ev.sourceVerified ? 1 : 0, e164: ev.calledNumberE164,
+      lastHoneyId: honeyId, count: 1, verified: ev.sourceVerified ? 1 : 0, opendht: ev.origin === 'opendht' ? 1 : 0,
+      e164: ev.calledNumberE164,
     });
     return;
   }
   a.count++;
+  if (ev.origin === 'opendht') a.opendht++;
   if (ev.eventTimeUs < a.firstUs) { a.firstUs = ev.eventTimeUs; a.firstTs = ev.eventTimestamp; }
   if (ev.eventTimeUs >= a.lastUs) { a.lastUs = ev.eventTimeUs; a.lastTs = ev.eventTimestamp; }
   if (honeyId > a.lastHoneyId) a.lastHoneyId = honeyId;
@@ -78,9 +82,9 @@ export class BatchWriter {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertPeer = db.prepare(`INSERT OR IGNORE INTO peer_records (event_uuid, origin_peer_id, envelope, received_at_us)
       VALUES (?, ?, ?, ?)`);
-    this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
-      verified = MAX(verified, excluded.verified)`);
+    this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified, opendht_count)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
+      verified = MAX(verified, excluded.verified), opendht_count = opendht_count + excluded.opendht_count`);
     const numberCols = `(called_number, called_number_e164, country, number_type, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
     // A new number: insert with its classification. A known one: counts only.
@@ -148,7 +152,7 @@ export class BatchWriter {
         this.insertPeer.run(e.eventUuid, e.originPeerId ?? '', e.peerEnvelope, nowUs);
       }
     }
-    for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified);
+    for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, g.opendht);
     for (const [n, g] of numbers) this.upsertNumberStats(n, g);
     for (const [ua, g] of uas) this.upsertUa.run(ua, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);
     for (const [m, g] of methods) this.upsertMethod.run(m, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);

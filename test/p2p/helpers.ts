@@ -21,6 +21,8 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     p2pVerifiedOnly: false, p2pListen: [{ ip: '127.0.0.1', port: 0 }], p2pNetworkKey: null, p2pAllowPeers: [],
     geoipDb: null, maxMessageBytes: 65535, tcpIdleTimeout: 120, tcpMaxConnectionsPerSource: 256,
     tcpMaxConnections: 4096, replyRateLimit: 50, sources: { p2pListen: 'cli' },
+    p2pEngine: 'libp2p', opendhtPort: 0, opendhtBootstrap: [], opendhtBootstrapPort: 4222, opendhtPeerDiscovery: false,
+    trustOpendht: false,
     ...over,
   };
 }
