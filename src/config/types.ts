@@ -81,6 +81,8 @@ export interface Config {
   opendhtBootstrapPort: number;
   /** Announce/find OpenDHT nodes on the local network by multicast, as SentryPeer does. */
   opendhtPeerDiscovery: boolean;
+  /** OpenDHT values accepted per second in total; per sending node a tenth of it (at least 1). */
+  opendhtRate: number;
   /** Let unsigned OpenDHT records count for blocklists and enforcement. */
   trustOpendht: boolean;
   geoipDb: string | null;

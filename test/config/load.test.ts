@@ -120,6 +120,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     opendhtBootstrap: { raw: 'dht.example.net:4333', want: ['dht.example.net:4333'], toml: ['dht.example.net:4333'] },
     opendhtBootstrapPort: { raw: '4333', want: 4333, toml: 4333 },
     opendhtPeerDiscovery: { raw: 'off', want: false },
+    opendhtRate: { raw: '50', want: 50, toml: 50 },
     trustOpendht: { want: true },
     allow: { raw: '10.1.2.3/8', want: ['10.0.0.0/8'], toml: ['10.1.2.3/8'] },
     retentionDays: { raw: '30', want: 30, toml: 30 },

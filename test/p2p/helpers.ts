@@ -22,7 +22,7 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     geoipDb: null, maxMessageBytes: 65535, tcpIdleTimeout: 120, tcpMaxConnectionsPerSource: 256,
     tcpMaxConnections: 4096, replyRateLimit: 50, sources: { p2pListen: 'cli' },
     p2pEngine: 'libp2p', opendhtPort: 0, opendhtBootstrap: [], opendhtBootstrapPort: 4222, opendhtPeerDiscovery: false,
-    trustOpendht: false,
+    opendhtRate: 1000, trustOpendht: false,
     ...over,
   };
 }

@@ -39,9 +39,9 @@ export interface OpenDhtEngineInit {
   hasEvent: (uuid: string) => boolean;
   /** `--allow` sources: never published, and values naming them are dropped. */
   isAllowedSource: (ip: string) => boolean;
-  /** Values accepted per second per sending node id (100). */
+  /** Values accepted per second per sending node id (a tenth of `--opendht-rate`). */
   perSenderPerSecond?: number;
-  /** Values accepted per second from everyone together (1,000). */
+  /** Values accepted per second from everyone together (`--opendht-rate`). */
   totalPerSecond?: number;
   /** Local events published per second (50): the DHT is shared and SentryPeer nodes publish per event too. */
   publishPerSecond?: number;
@@ -186,8 +186,8 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
         bootstrap,
         peerDiscovery: config.opendhtPeerDiscovery,
         ourNodeId: init.nodeId,
-        perSenderPerSecond: init.perSenderPerSecond ?? 100,
-        totalPerSecond: init.totalPerSecond ?? 1_000,
+        perSenderPerSecond: init.perSenderPerSecond ?? Math.max(1, Math.floor(config.opendhtRate / 10)),
+        totalPerSecond: init.totalPerSecond ?? config.opendhtRate,
         publishPerSecond: init.publishPerSecond ?? 50,
         pingIntervalMs: init.pingIntervalMs ?? 30_000,
       };
