@@ -62,7 +62,7 @@ export class Metrics {
   readonly opendhtValuesAccepted = new Counter({ name: 'sipwarden_opendht_values_accepted_total', help: 'OpenDHT values stored as events of origin opendht', registers: [this.registry] });
   readonly opendhtValuesRejected = new Counter({ name: 'sipwarden_opendht_values_rejected_total', help: 'OpenDHT values refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly opendhtValuesPublished = new Counter({ name: 'sipwarden_opendht_values_published_total', help: 'Local events published on OpenDHT (put acknowledged)', registers: [this.registry] });
-  readonly opendhtPublishFailures = new Counter({ name: 'sipwarden_opendht_publish_failures_total', help: 'Local events not published on OpenDHT, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly opendhtPublishFailures: Counter<'reason'> = new Counter({ name: 'sipwarden_opendht_publish_failures_total', help: 'Local events not published on OpenDHT, by reason', labelNames: ['reason'] as const, registers: [this.registry], collect: () => this.flushHot(this.opendhtPublishFailures) });
   readonly opendhtBootstrapped = new Gauge({ name: 'sipwarden_opendht_bootstrapped', help: '1 when a bootstrap node answered the last ping', registers: [this.registry] });
 
   /** Pending increments of hot-path counter children, by counter (see {@link hotCounter}). */

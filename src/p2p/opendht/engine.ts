@@ -15,6 +15,7 @@ import type { Metrics } from '../../metrics.js';
 import type { Sink } from '../../sinks/types.js';
 import type { OpenDhtInfo } from '../types.js';
 import type { BootstrapHost, BootstrapState, FromWorker, OpenDhtCounters, OpenDhtWorkerInit, ToWorker } from './protocol.js';
+import { TokenBucket } from '../rate.js';
 import { toSentryPeerValue, type SentryPeerValue } from './value.js';
 import { SipwardenError, ERROR_CODES } from '../../errors.js';
 import { LIBRARY_FILE, LIBRARY_PACKAGE } from './lib.js';
@@ -128,6 +129,9 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
   let last: OpenDhtCounters = { received: 0, accepted: 0, rejected: {}, published: 0, publishFailed: 0, publishSkipped: {} };
   let state: BootstrapState = bootstrap.length > 0 ? 'starting' : 'none';
   let dhtNodeId: string | null = null;
+  const publishPerSecond = init.publishPerSecond ?? 50;
+  const publishBucket = new TokenBucket(publishPerSecond, publishPerSecond * 2);
+  const publishRateSkipped = metrics.hotCounter(metrics.opendhtPublishFailures, { reason: 'rate' });
   let boundPort: number | null = null;
 
   /** Turns the worker's cumulative counters into metric increments. */
@@ -188,7 +192,6 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
         ourNodeId: init.nodeId,
         perSenderPerSecond: init.perSenderPerSecond ?? Math.max(1, Math.floor(config.opendhtRate / 10)),
         totalPerSecond: init.totalPerSecond ?? config.opendhtRate,
-        publishPerSecond: init.publishPerSecond ?? 50,
         pingIntervalMs: init.pingIntervalMs ?? 30_000,
       };
       const w = spawnWorker(data);
@@ -234,6 +237,11 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
     offer(event) {
       // Only our own captures are published, as SentryPeer does; --allow sources are never shared.
       if (worker === null || event.origin !== 'local' || init.isAllowedSource(event.sourceIp)) return;
+      // Capped here, before the copy to the worker, so a flood of probes costs the capture thread one check each.
+      if (!publishBucket.take()) {
+        publishRateSkipped.inc();
+        return;
+      }
       const m: ToWorker = { t: 'put', value: toSentryPeerValue(event) };
       worker.postMessage(m);
     },

@@ -20,14 +20,12 @@ export interface OpenDhtWorkerInit {
   /** Values accepted per second per sending node id, and from everyone together. */
   perSenderPerSecond: number;
   totalPerSecond: number;
-  /** Local values published per second; more are counted as not published. */
-  publishPerSecond: number;
   /** Interval of the bootstrap reachability ping, ms. */
   pingIntervalMs: number;
 }
 
 /** Why a local value was not published. */
-export type PublishSkipReason = 'rate' | 'oversize' | 'not_running';
+export type PublishSkipReason = 'oversize' | 'not_running';
 
 /** Cumulative counters the worker reports (the engine turns deltas into metrics). */
 export interface OpenDhtCounters {

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { parseIp } from '../../config/net.js';
 import { TokenBucket } from '../rate.js';
 import { loadOpenDht, type Callback, type InfoHash, type OpenDhtLib, type Ptr } from './lib.js';
-import type { BootstrapState, FromWorker, OpenDhtCounters, OpenDhtWorkerInit, ToWorker } from './protocol.js';
+import type { BootstrapState, FromWorker, OpenDhtCounters, OpenDhtWorkerInit, PublishSkipReason, ToWorker } from './protocol.js';
 import { BAD_ACTORS_KEY, MAX_VALUE_BYTES, parseSentryPeerValue, type OpenDhtRejectReason } from './value.js';
 
 /** OpenDHT refuses values above 64 KiB; a larger local value is counted, not sent. */
@@ -65,7 +65,6 @@ class DhtService {
   private readonly recent = new RecentSet();
   private readonly total: TokenBucket;
   private senders = new Map<string, TokenBucket>();
-  private readonly publishBucket: TokenBucket;
   private timers: NodeJS.Timeout[] = [];
   private onValue!: Callback;
   private onPut!: Callback;
@@ -74,7 +73,6 @@ class DhtService {
   constructor(private readonly lib: OpenDhtLib) {
     this.key = lib.hash(BAD_ACTORS_KEY);
     this.total = new TokenBucket(init.totalPerSecond, init.totalPerSecond * 2);
-    this.publishBucket = new TokenBucket(init.publishPerSecond, init.publishPerSecond * 2);
   }
 
   start(): void {
@@ -146,11 +144,10 @@ class DhtService {
   }
 
   put(text: string): void {
-    const skip = (r: 'rate' | 'oversize' | 'not_running'): void => void (counters.publishSkipped[r] = (counters.publishSkipped[r] ?? 0) + 1);
+    const skip = (r: PublishSkipReason): void => void (counters.publishSkipped[r] = (counters.publishSkipped[r] ?? 0) + 1);
     if (this.runner === null) return skip('not_running');
     const data = Buffer.from(text, 'utf8');
     if (data.byteLength > MAX_PUT_BYTES) return skip('oversize');
-    if (!this.publishBucket.take()) return skip('rate');
     this.lib.put(this.runner, this.key, data, this.onPut);
   }
 
