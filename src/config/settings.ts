@@ -240,7 +240,7 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'syslog', long: 'syslog', short: 's', kind: 'bool', spEnv: 'SYSLOG', help: 'send one syslog line per event' }),
   def({ key: 'syslogTarget', long: 'syslog-target', kind: 'value', parse: syslogTarget, arg: 'T', help: 'syslog target: /path, unix:/path or udp://host:port' }),
   def({ key: 'syslogIdent', long: 'syslog-ident', kind: 'value', parse: syslogIdent, arg: 'N', help: 'syslog ident (sentrypeer suits old filters)' }),
-  def({ key: 'peerToPeer', long: 'peer-to-peer', short: 'p', kind: 'bool', spEnv: 'PEER_TO_PEER', help: 'share events with peers (libp2p)' }),
+  def({ key: 'peerToPeer', long: 'peer-to-peer', short: 'p', kind: 'bool', spEnv: 'PEER_TO_PEER', help: 'share events with peers (network: --p2p-engine)' }),
   def({ key: 'bootstrap', long: 'bootstrap', short: 'b', kind: 'list', parse: bootstrap, arg: 'HOST', spEnv: 'BOOTSTRAP_NODE', help: 'peer to dial: multiaddr or host[:port] (repeatable)' }),
   def({ key: 'p2pListen', long: 'p2p-listen', kind: 'list', parse: endpoint, arg: 'A:P', help: 'P2P listener (repeatable)' }),
   def({ key: 'p2pShare', long: 'p2p-share', kind: 'value', parse: oneOf(P2P_SHARE_MODES), arg: 'MODE', help: `what is shared: ${P2P_SHARE_MODES.join(', ')}` }),
