@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   SINK_OPEN_FAILED: 'SW_SINK_OPEN_FAILED',
   /** A peer record failed validation (SPEC §13.3). */
   P2P_RECORD_INVALID: 'SW_P2P_RECORD_INVALID',
+  /** `--p2p-engine opendht|both` without the OpenDHT C library (Debian `libopendht-c2`). Exit code 2. */
+  OPENDHT_UNAVAILABLE: 'SW_OPENDHT_UNAVAILABLE',
   /** An unexpected error while handling one packet/connection/record; counted, never fatal. */
   INTERNAL: 'SW_INTERNAL',
   /** The firewall enforcer cannot work here (tool missing, no CAP_NET_ADMIN, no set timeouts). Exit code 2. */

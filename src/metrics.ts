@@ -64,6 +64,13 @@ export class Metrics {
   readonly p2pRateLimited = new Counter({ name: 'sipwarden_p2p_rate_limited_total', help: 'Peer records dropped by the per-peer or total rate cap', registers: [this.registry] });
   readonly p2pBytes = new Counter({ name: 'sipwarden_p2p_bytes_total', help: 'P2P record bytes', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly p2pPeers = new Gauge({ name: 'sipwarden_p2p_peers', help: 'Connected peers', registers: [this.registry] });
+  // OpenDHT engine (SentryPeer's network): values are unsigned, so every refusal is counted by reason.
+  readonly opendhtValuesReceived = new Counter({ name: 'sipwarden_opendht_values_received_total', help: 'Values received on the OpenDHT bad_actors key', registers: [this.registry] });
+  readonly opendhtValuesAccepted = new Counter({ name: 'sipwarden_opendht_values_accepted_total', help: 'OpenDHT values stored as events of origin opendht', registers: [this.registry] });
+  readonly opendhtValuesRejected = new Counter({ name: 'sipwarden_opendht_values_rejected_total', help: 'OpenDHT values refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly opendhtValuesPublished = new Counter({ name: 'sipwarden_opendht_values_published_total', help: 'Local events published on OpenDHT (put acknowledged)', registers: [this.registry] });
+  readonly opendhtPublishFailures: Counter<'reason'> = new Counter({ name: 'sipwarden_opendht_publish_failures_total', help: 'Local events not published on OpenDHT, by reason', labelNames: ['reason'] as const, registers: [this.registry], collect: () => this.flushHot(this.opendhtPublishFailures) });
+  readonly opendhtBootstrapped = new Gauge({ name: 'sipwarden_opendht_bootstrapped', help: '1 when a bootstrap node answered the last ping', registers: [this.registry] });
 
   // stream transports under attack: backpressure, keep-alive floods, descriptors (docs/LIMITS.md)
   readonly sipKeepalivePongsSuppressed = new Counter({ name: 'sipwarden_sip_keepalive_pongs_suppressed_total', help: 'CRLFCRLF keep-alives not answered because the per-connection pong rate cap was reached', labelNames: ['transport'] as const, registers: [this.registry] });

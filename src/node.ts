@@ -28,7 +28,7 @@ import type { Sink } from './sinks/types.js';
 import { createWebhookSink } from './sinks/webhook.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
-import type { PeerInfo } from './p2p/types.js';
+import type { OpenDhtInfo, PeerInfo } from './p2p/types.js';
 import type { BlockSet } from './enforce/blockset.js';
 
 /** A started node. */
@@ -148,10 +148,11 @@ export async function startNode(config: Config): Promise<RunningNode> {
       for (const s of sinks) s.offer(event);
     };
 
-    // Peers: their events go to store and sinks, never back to peers.
+    // Peers: their events go to store and sinks, never back to peers (nor from one network to the other).
     let peers: (() => PeerInfo[]) | undefined;
-    let publisher: Sink | null = null;
-    if (config.peerToPeer) {
+    let opendht: (() => OpenDhtInfo) | undefined;
+    const publishers: Sink[] = [];
+    if (config.peerToPeer && config.p2pEngine !== 'opendht') {
       const { createP2pNode } = await import('./p2p/node.js');
       const p2p = createP2pNode({
         config,
@@ -167,7 +168,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       });
       await p2p.start();
       started.push(p2p);
-      publisher = p2p;
+      publishers.push(p2p);
       peers = () => p2p.peers();
       exclusionFeed.setPeerSource(peers);
     }
@@ -191,6 +192,27 @@ export async function startNode(config: Config): Promise<RunningNode> {
       await blockSet.start();
       started.push(blockSet);
     }
+    if (config.peerToPeer && config.p2pEngine !== 'libp2p') {
+      const { createOpenDhtEngine } = await import('./p2p/opendht/engine.js');
+      const dht = createOpenDhtEngine({
+        config,
+        nodeId: store.nodeId,
+        metrics,
+        logger: logger.child({ component: 'opendht' }),
+        onPeerEvent: (event) => {
+          metrics.sipEvents.inc({ transport: event.transport.toLowerCase(), method: methodLabel(event.method), origin: 'opendht' });
+          toSinks(event);
+        },
+        hasEvent: (uuid) => store.hasEvent(uuid),
+        isAllowedSource: (ip) => allow.matches(ip),
+      });
+      await dht.start();
+      started.push(dht);
+      publishers.push(dht);
+      opendht = () => dht.info();
+    }
+    const publisher: Sink | null =
+      publishers.length === 0 ? null : publishers.length === 1 ? publishers[0]! : { name: 'p2p', start: async () => {}, stop: async () => {}, offer: (e) => { for (const p of publishers) p.offer(e); } };
 
     const sipListeners: SipListener[] = [];
     let responder: Responder | null = null;
@@ -360,7 +382,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     if (config.api) {
       const { createApiServer } = await import('./api/server.js');
       // The API names its own component in its log lines.
-      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger, peers, exclusionFeed, blockSet });
+      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger, peers, opendht, exclusionFeed, blockSet });
       try {
         await api.start();
       } catch (err) {

@@ -42,6 +42,8 @@ export interface WorkerInit {
   excluded?: ExcludedLists;
   /** The block policy (call-check answers). */
   policy?: BlockPolicy;
+  /** Let addresses known only from unsigned OpenDHT values into blocklist exports (`--trust-opendht`). */
+  trustOpendht?: boolean;
 }
 
 /** Addresses never exported besides loopback, link-local, own addresses and `--allow`. */

@@ -146,11 +146,18 @@ export class Queries {
   private facts: BlockFactsReader | null = null;
   private readonly policy: BlockPolicy;
 
-  constructor(private readonly path: string, allow: readonly string[], policy?: BlockPolicy) {
+  /**
+   * Blocklist exports (APIBAN, ipset, /api/v1/blocklist) leave out addresses seen only in unsigned OpenDHT values:
+   * anyone can publish those, so they must not get an address blocked unless the operator trusts them.
+   */
+  private readonly trustedOnly: string;
+
+  constructor(private readonly path: string, allow: readonly string[], policy?: BlockPolicy, opts: { trustOpendht?: boolean } = {}) {
     this.allow = createIpMatcher(allow);
     this.hasAllow = allow.length > 0;
     this.exclusions = new Exclusions({ allow, ownAddresses: () => interfaceAddresses(networkInterfaces()) });
     this.policy = policy ?? DEFAULT_BLOCK_POLICY;
+    this.trustedOnly = opts.trustOpendht === true ? '' : 'event_count > opendht_count';
   }
 
   /** Replaces the changing never-exported lists. */
@@ -494,6 +501,7 @@ export class Queries {
       const where = ['last_seen_us >= ?', '(last_seen_us > ? OR last_honey_id > ?)'];
       if (verified) where.push('verified = 1');
       where.push('NOT sw_excluded(ip)');
+      if (this.trustedOnly) where.push(this.trustedOnly);
       const rows = this.stmt(`SELECT ip, last_seen_us, last_honey_id FROM ip_stats WHERE ${where.join(' AND ')}
         ORDER BY last_seen_us ASC, last_honey_id ASC LIMIT ?`).raw().all(t, t, id, batch) as [string, number, number][];
       if (rows.length === 0) return { ips: [], id: null };
@@ -561,7 +569,8 @@ export class Queries {
     return this.openSnapshot((db) => {
       const v4: number[] = [];
       const v6: [string, string][] = [];
-      for (const [ip] of db.prepare('SELECT ip FROM ip_stats').raw().iterate() as IterableIterator<[string]>) {
+      const sql = `SELECT ip FROM ip_stats${this.trustedOnly ? ` WHERE ${this.trustedOnly}` : ''}`;
+      for (const [ip] of db.prepare(sql).raw().iterate() as IterableIterator<[string]>) {
         if (this.isExcluded(ip)) continue;
         if (ip.includes(':')) {
           if (family !== 4) {
@@ -600,6 +609,7 @@ export class Queries {
         args.push(...q.transports);
       }
       where.push('NOT sw_excluded(ip)');
+      if (this.trustedOnly) where.push(this.trustedOnly);
       const w = where.join(' AND ');
       const total = Number((db.prepare(`SELECT COUNT(*) AS n FROM ip_stats WHERE ${w}`).get(...args) as { n: number }).n);
       const rows = db.prepare(`SELECT ip, first_seen_us, last_seen_us, event_count, verified FROM ip_stats WHERE ${w}

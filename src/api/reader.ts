@@ -59,7 +59,7 @@ export function createReader(init: WorkerInit & { onError?: (err: Error) => void
   function ensure(): Worker {
     if (closed) throw new ApiError(503, 'API is shutting down');
     if (worker) return worker;
-    const w = spawnWorker({ dbPath: init.dbPath, allow: init.allow, excluded, policy: init.policy });
+    const w = spawnWorker({ dbPath: init.dbPath, allow: init.allow, excluded, policy: init.policy, trustOpendht: init.trustOpendht });
     w.on('message', (m: FromWorker) => {
       const h = chunkHandlers.get(m.id);
       if (h && (m.kind === 'chunk' || (m.kind === 'error' && !pending.has(m.id)))) {

@@ -14,7 +14,7 @@ import { ERROR_CODES, SipwardenError } from '../errors.js';
 import { announceListening, type Endpoint, type Startable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { PeerInfo } from '../p2p/types.js';
+import type { OpenDhtInfo, PeerInfo } from '../p2p/types.js';
 import { APP_NAME, VERSION } from '../version.js';
 import { registerCompatRoutes } from './compat.js';
 import {
@@ -46,6 +46,8 @@ export interface ApiServerInit {
   exclusionFeed?: ExclusionFeed;
   /** The block set: serves its change stream at `/api/v1/blocklist/stream`. */
   blockSet?: BlockSet | null;
+  /** The OpenDHT side for `/api/v1/peers`, when that engine runs. */
+  opendht?: () => OpenDhtInfo;
   /** Serve HTTPS with this PEM certificate and key instead of HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Clock for tests (µs since the epoch). */
@@ -73,6 +75,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
     dbPath: init.dbPath,
     allow: config.allow,
     policy: blockPolicyFromConfig(config),
+    trustOpendht: config.trustOpendht,
     onError: (err) => log.error({ err }, 'reader worker failed'),
   });
   const unsubscribeExclusions = init.exclusionFeed?.subscribe((lists) => reader.setExcluded(lists)) ?? (() => undefined);
@@ -240,7 +243,7 @@ export function createApiServer(init: ApiServerInit): ApiServer {
     });
 
     registerCompatRoutes(app, reader);
-    registerV1Routes(app, { reader, config, peers: init.peers, now: init.now });
+    registerV1Routes(app, { reader, config, peers: init.peers, opendht: init.opendht, now: init.now });
     if (init.blockSet) registerBlockStreamRoute(app, init.blockSet);
 
     app.get('/metrics', {

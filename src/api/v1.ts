@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/types.js';
 import { formatCidr, normalizeIp, parseCidr } from '../config/net.js';
-import type { PeerInfo } from '../p2p/types.js';
+import type { OpenDhtInfo, PeerInfo } from '../p2p/types.js';
 import { BLOCKLIST_CONTENT_TYPES, BLOCKLIST_FORMATS, parseRfc3339, type BlocklistFormat } from './format.js';
 import { JSON_TYPE, sendText, streamOp, tokenMatches } from './http.js';
 import { intParam } from './params.js';
@@ -159,7 +159,7 @@ const tags = ['v1'];
 /** Registers `/api/v1/*` and the APIBAN feed. */
 export function registerV1Routes(
   app: FastifyInstance,
-  ctx: { reader: Reader; config: Config; peers?: () => PeerInfo[]; now?: () => number },
+  ctx: { reader: Reader; config: Config; peers?: () => PeerInfo[]; opendht?: () => OpenDhtInfo; now?: () => number },
 ): void {
   const { reader, config } = ctx;
   const nowUs = (): number => (ctx.now ? ctx.now() : Date.now() * 1000);
@@ -172,7 +172,7 @@ export function registerV1Routes(
         since: time('events at or after this time'), until: time('events before this time'),
         source: str('source IP or CIDR (IPv4 or IPv6)'), number: str('called-number prefix, raw or E.164 (+digits)'),
         method: str('SIP method(s), comma-separated'), transport: str('UDP, TCP, TLS (comma-separated)'),
-        user_agent: str('user-agent substring (case-sensitive)'), origin: { type: 'string', enum: ['local', 'peer', 'legacy'] },
+        user_agent: str('user-agent substring (case-sensitive)'), origin: { type: 'string', enum: ['local', 'peer', 'opendht', 'legacy'] },
         verified: boolStr('only proven sources (TCP/TLS or echoed nonce/tag)'), order: { type: 'string', enum: ['desc', 'asc'] },
         message: boolStr('include sip_message'), limit, cursor,
       }),
@@ -299,6 +299,17 @@ export function registerV1Routes(
               type: 'array',
               items: { type: 'object', properties: { id: { type: 'string' }, addresses: { type: 'array', items: { type: 'string' } }, connected_since: { type: ['string', 'null'] }, records_received: { type: 'integer' }, records_rejected: { type: 'integer' }, score: { type: 'number' } } },
             },
+            opendht: {
+              type: ['object', 'null'],
+              description: 'the OpenDHT node (SentryPeer network); null unless --p2p-engine is opendht or both',
+              properties: {
+                node_id: { type: ['string', 'null'] }, port: { type: ['integer', 'null'] },
+                bootstrap: { type: 'array', items: { type: 'string' } },
+                bootstrap_state: { type: 'string', enum: ['starting', 'connected', 'unreachable', 'none'] },
+                values_received: { type: 'integer' }, values_accepted: { type: 'integer' },
+                values_rejected: { type: 'integer' }, values_published: { type: 'integer' },
+              },
+            },
           },
         },
         ...errors,
@@ -309,7 +320,15 @@ export function registerV1Routes(
       id: p.id, addresses: p.addresses, connected_since: p.connectedSince, records_received: p.recordsReceived,
       records_rejected: p.recordsRejected, score: p.score,
     }));
-    return json(reply, JSON.stringify({ peers }));
+    const d = ctx.opendht?.();
+    const opendht = d
+      ? {
+          node_id: d.nodeId, port: d.port, bootstrap: d.bootstrap, bootstrap_state: d.bootstrapState,
+          values_received: d.valuesReceived, values_accepted: d.valuesAccepted, values_rejected: d.valuesRejected,
+          values_published: d.valuesPublished,
+        }
+      : null;
+    return json(reply, JSON.stringify({ peers, opendht }));
   });
 
   app.get('/api/v1/blocklist', {

@@ -7,7 +7,7 @@ import { ApiError, type FromWorker, type ToWorker, type WorkerInit, type WireErr
 import { Queries, type OpenStream } from './queries.js';
 
 const init = workerData as WorkerInit;
-const queries = new Queries(init.dbPath, init.allow, init.policy);
+const queries = new Queries(init.dbPath, init.allow, init.policy, { trustOpendht: init.trustOpendht });
 if (init.excluded) queries.setExcluded(init.excluded);
 const streams = new Map<number, OpenStream>();
 const port = parentPort!;

@@ -459,8 +459,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
     config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, whereOf('apiTokenFile'))];
   }
   validate(config, given, whereOf);
+  if (!given.has('opendhtBootstrap') && config.p2pEngine !== 'libp2p') {
+    // SentryPeer's -b names its OpenDHT bootstrap node; without one it uses its public bootstrap host.
+    const hosts = config.bootstrap.filter((b) => !b.startsWith('/'));
+    config.opendhtBootstrap = hosts.length > 0 ? hosts : [SENTRYPEER_BOOTSTRAP];
+  }
   if (ignoredN) warnings.push('-N is ignored');
   if (config.bootstrap.length > 0 && !config.peerToPeer) warnings.push(`${whereOf('bootstrap')} has no effect without -p`);
+  for (const k of ['p2pEngine', 'opendhtBootstrap', 'trustOpendht'] as const) {
+    if (given.has(k) && !config.peerToPeer) warnings.push(`${whereOf(k)} has no effect without -p`);
+  }
   if (config.responsive && config.sipDisable) warnings.push(`${whereOf('responsive')} has no effect with ${whereOf('sipDisable')}`);
   if (config.geoipDb !== null) warnings.push(`${whereOf('geoipDb')} has no effect yet (GeoIP lookups are not implemented)`);
 
@@ -470,7 +478,22 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   return { kind: check ? 'check' : 'run', config, warnings };
 }
 
+/** SentryPeer's public OpenDHT bootstrap host (its `-b` default). */
+export const SENTRYPEER_BOOTSTRAP = 'bootstrap.sentrypeer.org';
+
 function validate(c: Config, given: Map<SettingKey, Given>, whereOf: (k: SettingKey) => string): void {
+  if (c.p2pEngine === 'libp2p') {
+    // An operator coming from SentryPeer passes its OpenDHT bootstrap host: libp2p would dial it and join nothing.
+    const dht = c.bootstrap.find((b) => /(^|\.)sentrypeer\.org(:\d+)?$/i.test(b));
+    if (dht !== undefined) {
+      throw new ConfigError(whereOf('bootstrap'), `${JSON.stringify(dht)} is an OpenDHT node of SentryPeer's network, not a libp2p peer: add --p2p-engine opendht (or both) to join that network`);
+    }
+  } else if (c.p2pEngine === 'opendht') {
+    const multiaddr = c.bootstrap.find((b) => b.startsWith('/'));
+    if (multiaddr !== undefined) {
+      throw new ConfigError(whereOf('bootstrap'), `${JSON.stringify(multiaddr)} is a libp2p multiaddr, but --p2p-engine is opendht (host[:port] expected); use --p2p-engine both to join both networks`);
+    }
+  }
   if (!c.tls) {
     for (const k of ['cert', 'key', 'tlsListen'] as const) {
       if (given.has(k)) throw new ConfigError(whereOf('tls'), `conflicts with ${whereOf(k)}`);

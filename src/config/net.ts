@@ -87,13 +87,14 @@ function stripDecorations(text: string): string {
   return s;
 }
 
-interface ParsedIp {
+/** An IP address as family and network-order bytes. */
+export interface ParsedIp {
   family: 4 | 6;
   bytes: Uint8Array;
 }
 
 /** Parses any IP text to bytes; IPv4-mapped IPv6 becomes IPv4. */
-function parseIp(text: string): ParsedIp | null {
+export function parseIp(text: string): ParsedIp | null {
   const s = stripDecorations(text);
   const fam = isIP(s);
   if (fam === 4) return { family: 4, bytes: v4Bytes(s) };

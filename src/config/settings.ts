@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
-import { DEFAULT_LIMITS, FIREWALL_BACKENDS, FIREWALL_SCOPES, LOG_FORMATS, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
+import { DEFAULT_LIMITS, FIREWALL_BACKENDS, FIREWALL_SCOPES, LOG_FORMATS, P2P_ENGINES, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
 import { parseCidr, formatCidr, parseEndpoint, normalizeIp, ipFamily } from './net.js';
 
 /** Thrown by value parsers; the loader adds the flag/variable/file:line. */
@@ -174,6 +174,21 @@ function bootstrap(raw: string): string {
   return s;
 }
 
+/** `on`/`off` (also true/false, yes/no, 1/0) for a switch whose default is on. */
+function onOff(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['on', 'true', 'yes', '1'].includes(v)) return true;
+  if (['off', 'false', 'no', '0'].includes(v)) return false;
+  throw new BadValue(`expected on or off, got ${show(raw)}`);
+}
+
+/** An OpenDHT bootstrap node: `host[:port]` or `[v6]:port` (no multiaddr: that is libp2p's form). */
+function opendhtHost(raw: string): string {
+  const s = raw.trim();
+  if (s.startsWith('/')) throw new BadValue(`${show(raw)} is a libp2p multiaddr; OpenDHT takes host[:port]`);
+  return bootstrap(s);
+}
+
 function peerId(raw: string): string {
   const s = raw.trim();
   if (!/^[1-9A-HJ-NP-Za-km-z]{40,100}$/.test(s)) throw new BadValue(`invalid PeerId ${show(raw)} (base58)`);
@@ -284,13 +299,20 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'syslog', long: 'syslog', short: 's', kind: 'bool', spEnv: 'SYSLOG', help: 'send one syslog line per event' }),
   def({ key: 'syslogTarget', long: 'syslog-target', kind: 'value', parse: syslogTarget, arg: 'T', help: 'syslog target: /path, unix:/path or udp://host:port' }),
   def({ key: 'syslogIdent', long: 'syslog-ident', kind: 'value', parse: syslogIdent, arg: 'N', help: 'syslog ident (sentrypeer suits old filters)' }),
-  def({ key: 'peerToPeer', long: 'peer-to-peer', short: 'p', kind: 'bool', spEnv: 'PEER_TO_PEER', help: 'share events with peers (libp2p)' }),
+  def({ key: 'peerToPeer', long: 'peer-to-peer', short: 'p', kind: 'bool', spEnv: 'PEER_TO_PEER', help: 'share events with peers (network: --p2p-engine)' }),
   def({ key: 'bootstrap', long: 'bootstrap', short: 'b', kind: 'list', parse: bootstrap, arg: 'HOST', spEnv: 'BOOTSTRAP_NODE', help: 'peer to dial: multiaddr or host[:port] (repeatable)' }),
   def({ key: 'p2pListen', long: 'p2p-listen', kind: 'list', parse: endpoint, arg: 'A:P', help: 'P2P listener (repeatable)' }),
   def({ key: 'p2pShare', long: 'p2p-share', kind: 'value', parse: oneOf(P2P_SHARE_MODES), arg: 'MODE', help: `what is shared: ${P2P_SHARE_MODES.join(', ')}` }),
   def({ key: 'p2pVerifiedOnly', long: 'p2p-verified-only', kind: 'bool', help: 'share only events from verified sources' }),
   def({ key: 'p2pNetworkKey', long: 'p2p-network-key', kind: 'value', parse: path, arg: 'F', help: 'libp2p swarm.key (private network)' }),
   def({ key: 'p2pAllowPeers', long: 'p2p-allow-peer', kind: 'list', parse: peerId, arg: 'ID', help: 'accept only these PeerIds (repeatable)' }),
+  def({ key: 'p2pEngine', long: 'p2p-engine', kind: 'value', parse: oneOf(P2P_ENGINES), arg: 'E', help: `network -p joins: ${P2P_ENGINES.join(', ')} (opendht = SentryPeer's)` }),
+  def({ key: 'opendhtPort', long: 'opendht-port', kind: 'value', parse: integer(0, 65_535), int: true, arg: 'PORT', help: 'OpenDHT node UDP port (0 = any)' }),
+  def({ key: 'opendhtBootstrap', long: 'opendht-bootstrap', kind: 'list', parse: opendhtHost, arg: 'HOST', help: 'OpenDHT bootstrap node host[:port] (repeatable)', defaultText: "-b's host values, else bootstrap.sentrypeer.org" }),
+  def({ key: 'opendhtBootstrapPort', long: 'opendht-bootstrap-port', kind: 'value', parse: integer(1, 65_535), int: true, arg: 'PORT', help: 'port of OpenDHT bootstrap nodes given without one' }),
+  def({ key: 'opendhtPeerDiscovery', long: 'opendht-peer-discovery', kind: 'value', parse: onOff, arg: 'on|off', help: 'find OpenDHT nodes on the local network by multicast', defaultText: 'on' }),
+  def({ key: 'opendhtRate', long: 'opendht-rate', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'OpenDHT values accepted per second (a tenth of it per sending node)' }),
+  def({ key: 'trustOpendht', long: 'trust-opendht', kind: 'bool', help: 'let unsigned OpenDHT records count for blocklists and enforcement' }),
   def({ key: 'allow', long: 'allow', kind: 'list', parse: cidr, arg: 'CIDR', help: 'sources never recorded or shared (repeatable)' }),
   def({ key: 'retentionDays', long: 'retention-days', kind: 'value', parse: integer(0, 36_500), int: true, arg: 'N', help: 'delete events older than N days (0 = keep all)' }),
   def({ key: 'geoipDb', long: 'geoip-db', kind: 'value', parse: path, arg: 'F', help: 'GeoIP database (accepted; no effect yet)' }),
@@ -377,6 +399,13 @@ export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogF
   ],
   p2pNetworkKey: null,
   p2pAllowPeers: [],
+  p2pEngine: 'libp2p',
+  opendhtPort: 4222,
+  opendhtBootstrap: [],
+  opendhtBootstrapPort: 4222,
+  opendhtPeerDiscovery: true,
+  opendhtRate: 1_000,
+  trustOpendht: false,
   geoipDb: null,
   blockTtl: 86_400,
   blockMinHits: 1,

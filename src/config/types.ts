@@ -12,6 +12,9 @@ export const FIREWALL_BACKENDS = ['off', 'nftables', 'ipset'] as const;
 export type FirewallBackendName = (typeof FIREWALL_BACKENDS)[number];
 export const FIREWALL_SCOPES = ['sip', 'all'] as const;
 export type FirewallScope = (typeof FIREWALL_SCOPES)[number];
+/** Peer-to-peer engines: our signed libp2p network, SentryPeer's OpenDHT network, or both. */
+export const P2P_ENGINES = ['libp2p', 'opendht', 'both'] as const;
+export type P2pEngine = (typeof P2P_ENGINES)[number];
 
 export const P2P_SHARE_MODES = ['full', 'no-raw', 'no-credentials'] as const;
 export type P2pShareMode = (typeof P2P_SHARE_MODES)[number];
@@ -78,6 +81,20 @@ export interface Config {
   p2pListen: Endpoint[];
   p2pNetworkKey: string | null;
   p2pAllowPeers: string[];
+  /** Which network `-p` joins. */
+  p2pEngine: P2pEngine;
+  /** UDP port of the OpenDHT node (SentryPeer's is fixed at 4222). */
+  opendhtPort: number;
+  /** OpenDHT bootstrap nodes (`host[:port]`); when not set: `-b`'s host values, else SentryPeer's public bootstrap. */
+  opendhtBootstrap: string[];
+  /** Port for OpenDHT bootstrap nodes given without one. */
+  opendhtBootstrapPort: number;
+  /** Announce/find OpenDHT nodes on the local network by multicast, as SentryPeer does. */
+  opendhtPeerDiscovery: boolean;
+  /** OpenDHT values accepted per second in total; per sending node a tenth of it (at least 1). */
+  opendhtRate: number;
+  /** Let unsigned OpenDHT records count for blocklists and enforcement. */
+  trustOpendht: boolean;
   geoipDb: string | null;
   /** Firewall enforcer backend; `off` (default) touches no firewall. */
   firewall: FirewallBackendName;

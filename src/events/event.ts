@@ -2,8 +2,11 @@ import { randomFillSync } from 'node:crypto';
 
 /** SIP transports as stored in `transport_type`. */
 export type Transport = 'UDP' | 'TCP' | 'TLS';
-/** Where an event came from: captured here, received from a peer, or migrated from a SentryPeer database. */
-export type Origin = 'local' | 'peer' | 'legacy';
+/**
+ * Where an event came from: captured here, a signed libp2p peer record, an unsigned value from SentryPeer's
+ * OpenDHT network, or migrated from a SentryPeer database.
+ */
+export type Origin = 'local' | 'peer' | 'opendht' | 'legacy';
 export type CollectedMethod = 'passive' | 'responsive';
 /** Sentinel SentryPeer stores when a value is absent (called number, user agent). */
 export const NOT_FOUND = 'NOT_FOUND';

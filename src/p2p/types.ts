@@ -10,3 +10,17 @@ export interface PeerInfo {
   /** gossipsub score. */
   score: number;
 }
+
+/** What `/api/v1/peers` and the start-up lines show of the OpenDHT side. */
+export interface OpenDhtInfo {
+  /** The DHT node's own infohash (hex), once started. */
+  nodeId: string | null;
+  /** UDP port bound (IPv4; IPv6 the same unless the system refused). */
+  port: number | null;
+  bootstrap: string[];
+  bootstrapState: 'starting' | 'connected' | 'unreachable' | 'none';
+  valuesReceived: number;
+  valuesAccepted: number;
+  valuesRejected: number;
+  valuesPublished: number;
+}

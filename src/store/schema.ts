@@ -250,6 +250,15 @@ UPDATE number_check_stats SET (sources, verified_sources) = (
   SELECT COUNT(*), COALESCE(SUM(verified), 0) FROM number_sources s WHERE s.number_key = number_check_stats.number_key);
 `,
   },
+  {
+    version: 5,
+    name: 'opendht_counts',
+    sql: `
+-- Events per address that came from unsigned OpenDHT values: blocklists count an address only when it was seen
+-- otherwise too (here or by a signed peer), unless the operator trusts OpenDHT.
+ALTER TABLE ip_stats ADD COLUMN opendht_count INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 /** Highest schema version this build knows. */

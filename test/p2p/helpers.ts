@@ -26,6 +26,8 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     bgpNextHop4: '192.0.2.1', bgpNextHop6: '100::1', bgpCommunity: [], bgpLargeCommunity: [], bgpNoExport: true, bgpAggregateMin: 0,
     bgpMaxRoutes: 100_000, bgpAllowPrefix: [], bgpMetricsListen: null,
     firewall: 'off', firewallTable: 'sipwarden', firewallPriority: 'filter - 10', firewallScope: 'sip', firewallCleanup: false,
+    p2pEngine: 'libp2p', opendhtPort: 0, opendhtBootstrap: [], opendhtBootstrapPort: 4222, opendhtPeerDiscovery: false,
+    opendhtRate: 1000, trustOpendht: false,
     ...over,
   };
 }
