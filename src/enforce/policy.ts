@@ -21,6 +21,11 @@ export interface BlockPolicy {
   verifiedOnly: boolean;
   /** Count hits from signed libp2p peer records as well as local captures. */
   peers: boolean;
+  /**
+   * Count values from SentryPeer's OpenDHT network too (`--trust-opendht`). They are never proven, so under
+   * `verifiedOnly` they still count for nothing.
+   */
+  opendht?: boolean;
   /** Largest number of blocked addresses per family; past it the oldest last hits go first. */
   maxPerFamily: number;
   /** Distinct sources that must have called a number before the call-check blocks calls to it. */
@@ -38,12 +43,13 @@ export const DEFAULT_BLOCK_POLICY: Readonly<BlockPolicy> = Object.freeze({
 });
 
 /** The policy of a loaded configuration. */
-export function blockPolicyFromConfig(config: Pick<Config, 'blockTtl' | 'blockMinHits' | 'blockVerifiedOnly' | 'blockPeers' | 'blockMax' | 'checkNumberMinSources'>): BlockPolicy {
+export function blockPolicyFromConfig(config: Pick<Config, 'blockTtl' | 'blockMinHits' | 'blockVerifiedOnly' | 'blockPeers' | 'blockMax' | 'checkNumberMinSources'> & Partial<Pick<Config, 'trustOpendht'>>): BlockPolicy {
   return {
     ttlSeconds: config.blockTtl,
     minHits: config.blockMinHits,
     verifiedOnly: config.blockVerifiedOnly,
     peers: config.blockPeers,
+    opendht: config.trustOpendht === true,
     maxPerFamily: config.blockMax,
     numberMinSources: config.checkNumberMinSources,
   };
@@ -68,6 +74,8 @@ export interface IpFacts {
   local: HitCounts;
   /** Records received from peers, signed by their PeerId. */
   peer: HitCounts;
+  /** Unsigned values from SentryPeer's OpenDHT network (never proven); absent = none. */
+  opendht?: HitCounts;
 }
 
 /** Why an address or number does or does not qualify. */
@@ -98,6 +106,7 @@ export function emptyIpFacts(): IpFacts {
  */
 export function decideIp(facts: IpFacts, policy: BlockPolicy, nowUs: number): BlockDecision {
   const classes = policy.peers ? [facts.local, facts.peer] : [facts.local];
+  if (policy.opendht && facts.opendht) classes.push(facts.opendht);
   let counted = 0;
   let anyHits = 0;
   let last = 0;

@@ -26,11 +26,11 @@ export interface NumberRecord {
 
 const IP_SQL = `SELECT ip, first_seen_us, last_seen_us, event_count, verified,
   local_hits, local_verified_hits, local_last_us, local_verified_last_us,
-  peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us
+  peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us, opendht_count, opendht_last_us
   FROM ip_stats WHERE ip = ?`;
 const NUMBER_SQL = 'SELECT number_key, hits, sources, verified_sources, first_seen_us, last_seen_us FROM number_check_stats WHERE number_key = ?';
 
-type IpRow = [string, number, number, number, number, number, number, number, number, number, number, number, number];
+type IpRow = [string, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** Prepared reads over one connection (statements cached for the connection's life). */
 export class BlockFactsReader {
@@ -50,6 +50,7 @@ export class BlockFactsReader {
       facts: {
         local: { hits: r[5], verifiedHits: r[6], lastUs: r[7], lastVerifiedUs: r[8] },
         peer: { hits: r[9], verifiedHits: r[10], lastUs: r[11], lastVerifiedUs: r[12] },
+        opendht: { hits: r[13], verifiedHits: 0, lastUs: r[14], lastVerifiedUs: 0 },
       },
     };
   }
@@ -78,8 +79,13 @@ export class BlockFactsReader {
  */
 export function qualifyingIpsQuery(policy: BlockPolicy, nowUs: number, family?: 4 | 6): { sql: string; args: number[] } {
   const v = policy.verifiedOnly ? '_verified' : '';
-  const hits = policy.peers ? `(local${v}_hits + peer${v}_hits)` : `local${v}_hits`;
-  const last = policy.peers ? `MAX(local${v}_last_us, peer${v}_last_us)` : `local${v}_last_us`;
+  let hits = policy.peers ? `(local${v}_hits + peer${v}_hits)` : `local${v}_hits`;
+  let last = policy.peers ? `MAX(local${v}_last_us, peer${v}_last_us)` : `local${v}_last_us`;
+  // Trusted OpenDHT values count only when unproven hits count (they are never proven).
+  if (policy.opendht && !policy.verifiedOnly) {
+    hits = `(${hits} + opendht_count)`;
+    last = `MAX(${last}, opendht_last_us)`;
+  }
   const fam = family === 4 ? " AND instr(ip, ':') = 0" : family === 6 ? " AND instr(ip, ':') > 0" : '';
   return {
     sql: `SELECT ip, ${last} AS last_us, ${hits} AS counted_hits FROM ip_stats

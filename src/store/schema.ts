@@ -257,6 +257,7 @@ UPDATE number_check_stats SET (sources, verified_sources) = (
 -- Events per address that came from unsigned OpenDHT values: blocklists count an address only when it was seen
 -- otherwise too (here or by a signed peer), unless the operator trusts OpenDHT.
 ALTER TABLE ip_stats ADD COLUMN opendht_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ip_stats ADD COLUMN opendht_last_us INTEGER NOT NULL DEFAULT 0;
 `,
   },
 ];

@@ -14,8 +14,9 @@ interface Agg {
   lastHoneyId: number;
   count: number;
   verified: number;
-  /** Events of origin `opendht` (unsigned, see the ip_stats column). */
+  /** Events of origin `opendht` (unsigned, see the ip_stats column) and the newest of them (µs, 0 = none). */
   opendht: number;
+  opendhtLastUs: number;
   e164: string | null;
 }
 
@@ -24,13 +25,16 @@ function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: nu
   if (a === undefined) {
     map.set(key, {
       firstUs: ev.eventTimeUs, firstTs: ev.eventTimestamp, lastUs: ev.eventTimeUs, lastTs: ev.eventTimestamp,
-      lastHoneyId: honeyId, count: 1, verified: ev.sourceVerified ? 1 : 0, opendht: ev.origin === 'opendht' ? 1 : 0,
+      lastHoneyId: honeyId, count: 1, verified: ev.sourceVerified ? 1 : 0, opendht: ev.origin === 'opendht' ? 1 : 0, opendhtLastUs: ev.origin === 'opendht' ? ev.eventTimeUs : 0,
       e164: ev.calledNumberE164,
     });
     return;
   }
   a.count++;
-  if (ev.origin === 'opendht') a.opendht++;
+  if (ev.origin === 'opendht') {
+    a.opendht++;
+    if (ev.eventTimeUs > a.opendhtLastUs) a.opendhtLastUs = ev.eventTimeUs;
+  }
   if (ev.eventTimeUs < a.firstUs) { a.firstUs = ev.eventTimeUs; a.firstTs = ev.eventTimestamp; }
   if (ev.eventTimeUs >= a.lastUs) { a.lastUs = ev.eventTimeUs; a.lastTs = ev.eventTimestamp; }
   if (honeyId > a.lastHoneyId) a.lastHoneyId = honeyId;
@@ -111,7 +115,7 @@ function foldTally(map: Map<string, Agg>, t: TallyEntry): void {
   if (a === undefined) {
     map.set(t.key, {
       firstUs: t.firstUs, firstTs: t.firstTs, lastUs: t.lastUs, lastTs: t.lastTs, lastHoneyId: 0, count: t.count,
-      verified: t.verified, opendht: 0, e164: t.e164,
+      verified: t.verified, opendht: 0, opendhtLastUs: 0, e164: t.e164,
     });
     return;
   }
@@ -164,14 +168,14 @@ export class BatchWriter {
     this.insertPeer = db.prepare(`INSERT OR IGNORE INTO peer_records (event_uuid, origin_peer_id, envelope, received_at_us)
       VALUES (?, ?, ?, ?)`);
     this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified,
-      local_hits, local_verified_hits, local_last_us, local_verified_last_us, peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us, opendht_count)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
+      local_hits, local_verified_hits, local_last_us, local_verified_last_us, peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us, opendht_count, opendht_last_us)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
       verified = MAX(verified, excluded.verified),
       local_hits = local_hits + excluded.local_hits, local_verified_hits = local_verified_hits + excluded.local_verified_hits,
       local_last_us = MAX(local_last_us, excluded.local_last_us), local_verified_last_us = MAX(local_verified_last_us, excluded.local_verified_last_us),
       peer_hits = peer_hits + excluded.peer_hits, peer_verified_hits = peer_verified_hits + excluded.peer_verified_hits,
       peer_last_us = MAX(peer_last_us, excluded.peer_last_us), peer_verified_last_us = MAX(peer_verified_last_us, excluded.peer_verified_last_us),
-      opendht_count = opendht_count + excluded.opendht_count`);
+      opendht_count = opendht_count + excluded.opendht_count, opendht_last_us = MAX(opendht_last_us, excluded.opendht_last_us)`);
     this.insertNumberSource = db.prepare('INSERT OR IGNORE INTO number_sources (number_key, ip, verified) VALUES (?, ?, ?)');
     this.verifyNumberSource = db.prepare('UPDATE number_sources SET verified = 1 WHERE number_key = ? AND ip = ? AND verified = 0');
     this.upsertNumberCheck = db.prepare(`INSERT INTO number_check_stats (number_key, hits, sources, verified_sources, first_seen_us, last_seen_us)
@@ -263,7 +267,7 @@ export class BatchWriter {
       // An address known only from shed (row-less) events adds to its counts but not to the block facts, which
       // describe stored events.
       const c = ipClasses.get(ip) ?? NO_CLASS;
-      this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, c.lh, c.lvh, c.llu, c.lvlu, c.ph, c.pvh, c.plu, c.pvlu, g.opendht);
+      this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, c.lh, c.lvh, c.llu, c.lvlu, c.ph, c.pvh, c.plu, c.pvlu, g.opendht, g.opendhtLastUs);
     }
     for (const [key, g] of numberKeys) {
       // Exact distinct-source counts: a pair counts once, when first stored; a source counts as proven once.

@@ -188,3 +188,14 @@ describe('helpers', () => {
     assert.equal(logged.length, 3);
   });
 });
+
+describe('OpenDHT values in the block policy', () => {
+  const dht = (hits: number, lastUs: number): IpFacts => ({ ...facts(), opendht: { hits, verifiedHits: 0, lastUs, lastVerifiedUs: 0 } });
+  test('never count unless trusted, and never as proven hits', () => {
+    const f = dht(5, NOW - 10 * S);
+    assert.equal(decideIp(f, policy({ verifiedOnly: false }), NOW).qualifies, false);
+    assert.equal(decideIp(f, policy({ verifiedOnly: false, opendht: true }), NOW).qualifies, true);
+    assert.equal(decideIp(f, policy({ verifiedOnly: true, opendht: true }), NOW).reason, 'unverified');
+    assert.equal(decideIp(f, policy({ verifiedOnly: false, opendht: true, ttlSeconds: 5 }), NOW).reason, 'expired');
+  });
+});
