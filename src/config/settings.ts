@@ -174,14 +174,6 @@ function bootstrap(raw: string): string {
   return s;
 }
 
-/** `on`/`off` (also true/false, yes/no, 1/0) for a switch whose default is on. */
-function onOff(raw: string): boolean {
-  const v = raw.trim().toLowerCase();
-  if (['on', 'true', 'yes', '1'].includes(v)) return true;
-  if (['off', 'false', 'no', '0'].includes(v)) return false;
-  throw new BadValue(`expected on or off, got ${show(raw)}`);
-}
-
 /** An OpenDHT bootstrap node: `host[:port]` or `[v6]:port` (no multiaddr: that is libp2p's form). */
 function opendhtHost(raw: string): string {
   const s = raw.trim();
@@ -310,7 +302,7 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'opendhtPort', long: 'opendht-port', kind: 'value', parse: integer(0, 65_535), int: true, arg: 'PORT', help: 'OpenDHT node UDP port (0 = any)' }),
   def({ key: 'opendhtBootstrap', long: 'opendht-bootstrap', kind: 'list', parse: opendhtHost, arg: 'HOST', help: 'OpenDHT bootstrap node host[:port] (repeatable)', defaultText: "-b's host values, else bootstrap.sentrypeer.org" }),
   def({ key: 'opendhtBootstrapPort', long: 'opendht-bootstrap-port', kind: 'value', parse: integer(1, 65_535), int: true, arg: 'PORT', help: 'port of OpenDHT bootstrap nodes given without one' }),
-  def({ key: 'opendhtPeerDiscovery', long: 'opendht-peer-discovery', kind: 'value', parse: onOff, arg: 'on|off', help: 'find OpenDHT nodes on the local network by multicast', defaultText: 'on' }),
+  def({ key: 'opendhtPeerDiscovery', long: 'opendht-peer-discovery', kind: 'value', parse: parseOnOff, tomlScalar: true, arg: 'BOOL', help: 'find OpenDHT nodes on the local network by multicast', defaultText: 'on' }),
   def({ key: 'opendhtRate', long: 'opendht-rate', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'OpenDHT values accepted per second (a tenth of it per sending node)' }),
   def({ key: 'trustOpendht', long: 'trust-opendht', kind: 'bool', help: 'let unsigned OpenDHT records count for blocklists and enforcement' }),
   def({ key: 'allow', long: 'allow', kind: 'list', parse: cidr, arg: 'CIDR', help: 'sources never recorded or shared (repeatable)' }),

@@ -84,7 +84,7 @@ describe('--api-token-file', { timeout: 60_000 }, () => {
     const c = await runCli(['config', 'check', '--api-token-file', f]);
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, new RegExp(`^api_token_file = ${JSON.stringify(JSON.stringify(f)).slice(1, -1).replace(/[/.]/g, '\\$&')} # cli$`, 'm'));
-    assert.match(c.stdout, /^api_token = "<redacted>" # default$/m);
+    assert.match(c.stdout, /^# api_token = "<redacted>" # default$/m);
     assert.doesNotMatch(c.stdout + c.stderr, /very-secret-token/);
   });
 
