@@ -1,0 +1,148 @@
+/**
+ * `npm run bench -- bgp`: the BGP feed against BIRD 2 over a real eBGP session, in network namespaces this bench
+ * creates (S: ExaBGP and the feed; R: BIRD), using the shipped deploy/bird/bird.conf.
+ * - Full-set announce of N routes (default 100,000; 198.18.0.0/15, allowed for the lab with --bgp-allow-prefix):
+ *   time until `birdc` counts all of them, for `sipwarden bgp-feed` (fed a snapshot by a stream server) against
+ *   ExaBGP announcing the same routes from static configuration, in the same run.
+ * - Change-to-route latency at 500 new addresses/s for 10 s: from the stream event to the route in BIRD (birdc
+ *   polled every 50 ms, so figures carry up to 50 ms of polling).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, type ServerResponse } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = join(ROOT, 'dist', 'main.js');
+const N = Number(process.env.BENCH_BGP_ROUTES ?? 100_000);
+const RATE = Number(process.env.BENCH_BGP_RATE ?? 500);
+const SECONDS = Number(process.env.BENCH_BGP_SECONDS ?? 10);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const addr = (i: number): string => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
+
+async function inside(nsR: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sipwarden-bench-bgp-'));
+  const sock = join(dir, 'bird.ctl');
+  const procs: ChildProcess[] = [];
+  const birdc = (...args: string[]): string =>
+    spawnSync('ip', ['netns', 'exec', nsR, 'birdc', '-s', sock, ...args], { encoding: 'utf8' }).stdout ?? '';
+  const count = (): number => Number(/(\d+) of \d+ routes/.exec(birdc('show', 'route', 'protocol', 'sipwarden_feed', 'count'))?.[1] ?? 0);
+  const startBird = (): ChildProcess => {
+    const b = spawn('ip', ['netns', 'exec', nsR, 'bird', '-f', '-c', join(ROOT, 'deploy', 'bird', 'bird.conf'), '-s', sock], { stdio: 'ignore' });
+    procs.push(b);
+    return b;
+  };
+  const env = { ...process.env, 'exabgp.daemon.user': 'root', 'exabgp.daemon.drop': 'false', 'exabgp.log.level': 'WARNING' };
+  const exabgp = (conf: string): ChildProcess => {
+    writeFileSync(join(dir, 'exabgp.conf'), conf);
+    const p = spawn('exabgp', [join(dir, 'exabgp.conf')], { stdio: 'ignore', env });
+    procs.push(p);
+    return p;
+  };
+  const neighbor = (extra: string): string => `neighbor 203.0.113.2 {\n router-id 203.0.113.1;\n local-address 203.0.113.1;\n local-as 64512;\n peer-as 64513;\n family { ipv4 unicast; ipv6 unicast; }\n${extra}\n}\n`;
+  /** Waits until BIRD counts `n` routes; returns ms from `t0` (or NaN after the bound). */
+  const until = async (n: number, t0: number, boundMs: number): Promise<number> => {
+    while (Date.now() - t0 < boundMs) {
+      if (count() >= n) return Date.now() - t0;
+      await sleep(100);
+    }
+    return NaN;
+  };
+  try {
+    // Baseline: ExaBGP's own static routes.
+    let bird = startBird();
+    await sleep(500);
+    const routes = Array.from({ length: N }, (_, i) => `  route ${addr(i)}/32 next-hop 192.0.2.1 community [65535:666 no-export];`).join('\n');
+    let t0 = Date.now();
+    let ex = exabgp(neighbor(` static {\n${routes}\n }`));
+    const base = await until(N, t0, 600_000);
+    ex.kill('SIGKILL');
+    bird.kill('SIGKILL');
+    await sleep(1000);
+
+    // sipwarden bgp-feed, fed a snapshot of the same addresses by a stream server.
+    let clients: ServerResponse[] = [];
+    let seq = 1;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let out = `event: snapshot\ndata: {"seq":${seq},"count":${N}}\n\n`;
+      for (let i = 0; i < N; i++) out += `event: entry\ndata: {"ip":"${addr(i)}","family":4,"expires_at":"2099-01-01T00:00:00.000Z","last_hit":"2026-01-01T00:00:00.000Z"}\n\n`;
+      res.write(out + `event: snapshot-end\nid: ${seq}\ndata: {"seq":${seq}}\n\n`);
+      clients.push(res);
+    });
+    await new Promise<void>((r) => server.listen(18082, '127.0.0.1', () => r()));
+    bird = startBird();
+    await sleep(500);
+    t0 = Date.now();
+    ex = exabgp(`process feed {\n run ${process.execPath} ${MAIN} bgp-feed --api http://127.0.0.1:18082 --bgp-allow-prefix 198.18.0.0/15 --bgp-max-routes ${N + RATE * SECONDS + 10};\n encoder text;\n}\n` +
+      neighbor(' api { processes [ feed ]; neighbor-changes; }'));
+    const ours = await until(N, t0, 600_000);
+    console.log(`full-set announce of ${N} routes into BIRD: ExaBGP static ${(base / 1000).toFixed(1)} s, sipwarden bgp-feed ${(ours / 1000).toFixed(1)} s, ratio ${(ours / base).toFixed(2)} (target ≤ 1.3)`);
+
+    // Change-to-route latency: RATE new addresses/s for SECONDS.
+    const sent = new Map<string, number>();
+    const lat: number[] = [];
+    const total = RATE * SECONDS;
+    const poll = setInterval(() => {
+      const out = birdc('show', 'route', 'protocol', 'sipwarden_feed', 'where', 'net ~ 198.19.128.0/17');
+      const now = Date.now();
+      for (const m of out.matchAll(/^(198\.19\.\d+\.\d+)\/32/gm)) {
+        const t = sent.get(m[1]!);
+        if (t !== undefined) {
+          lat.push(now - t);
+          sent.delete(m[1]!);
+        }
+      }
+    }, 50);
+    const start = Date.now();
+    for (let i = 0; i < total; i++) {
+      const ip = addr(65536 + 32768 + i);
+      const line = `id: ${++seq}\nevent: add\ndata: {"seq":${seq},"op":"add","ip":"${ip}","family":4,"expires_at":"2099-01-01T00:00:00.000Z","last_hit":"2026-01-01T00:00:00.000Z"}\n\n`;
+      sent.set(ip, Date.now());
+      for (const c of clients) c.write(line);
+      const due = start + ((i + 1) * 1000) / RATE;
+      if (due > Date.now()) await sleep(due - Date.now());
+    }
+    const end = Date.now() + 15_000;
+    while (sent.size > 0 && Date.now() < end) await sleep(100);
+    clearInterval(poll);
+    console.log(`change-to-route at ${RATE} new addresses/s for ${SECONDS} s: ${lat.length}/${total} in BIRD, p50 ${q(lat, 0.5)} ms, p99 ${q(lat, 0.99)} ms (target p99 ≤ 2,000 ms; capture-to-commit adds the store batch, see the enforce bench)`);
+    for (const c of clients) c.end();
+    clients = [];
+    server.close();
+  } finally {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'inside') {
+  inside(process.argv[3]!).then(() => process.exit(0), (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  const tag = process.pid % 100_000;
+  const nsS = `swBgpBS${tag}`;
+  const nsR = `swBgpBR${tag}`;
+  const sh = (...a: string[]): void => void spawnSync('ip', a, { stdio: 'inherit' });
+  try {
+    sh('netns', 'add', nsS);
+    sh('netns', 'add', nsR);
+    sh('link', 'add', `bbs${tag}`, 'netns', nsS, 'type', 'veth', 'peer', 'name', `bbr${tag}`, 'netns', nsR);
+    sh('-n', nsS, 'addr', 'add', '203.0.113.1/30', 'dev', `bbs${tag}`);
+    sh('-n', nsR, 'addr', 'add', '203.0.113.2/30', 'dev', `bbr${tag}`);
+    for (const [ns, dev] of [[nsS, `bbs${tag}`], [nsR, `bbr${tag}`]]) {
+      sh('-n', ns!, 'link', 'set', 'lo', 'up');
+      sh('-n', ns!, 'link', 'set', dev!, 'up');
+    }
+    const r = spawnSync('ip', ['netns', 'exec', nsS, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), 'inside', nsR], { stdio: 'inherit', timeout: 1_500_000 });
+    process.exitCode = r.status ?? 1;
+  } finally {
+    sh('netns', 'del', nsS);
+    sh('netns', 'del', nsR);
+  }
+}
