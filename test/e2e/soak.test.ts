@@ -1,5 +1,6 @@
+// test-runner: exclusive (it measures API latency under its own attack load; other files' load would decide it)
 /**
- * Issue 11 soak: 60 s of the nine attack shapes mixed at ~1,000 messages/s in total, each from its own loopback
+ * Soak: 60 s of the nine attack shapes mixed at ~1,000 messages/s in total, each from its own loopback
  * address, against one daemon, while a normal client probes at a low rate (sipsak and raw OPTIONS) and the API is
  * polled every 100 ms from a separate thread. Passes when the API's p99 latency is ≤ 50 ms, every request of the
  * normal client is recorded, and the daemon is alive with a bounded RSS and exits cleanly.
