@@ -84,6 +84,14 @@ for (const [mod, addon] of [['better-sqlite3', 'better_sqlite3.node'], ['unix-dg
   chmodSync(join(dir, 'build', 'Release', addon), 0o644);
   run('strip', ['--strip-unneeded', join(dir, 'build', 'Release', addon)]);
 }
+// koffi (the OpenDHT binding) ships prebuilt addons for glibc and musl and the sources of its own builder: keep
+// the glibc one only (a musl binary is not linked against this libc), drop the builder.
+{
+  const prebuilt = join(stage, app, 'node_modules', '@koromix');
+  if (existsSync(prebuilt)) for (const pkg of readdirSync(prebuilt)) rmSync(join(prebuilt, pkg, 'musl_x64'), { recursive: true, force: true });
+  const k = join(stage, app, 'node_modules', 'koffi');
+  for (const sub of ['src', 'vendor', 'doc', 'cnoke.cjs']) rmSync(join(k, sub), { recursive: true, force: true });
+}
 // Files that have no place in an installed tree (tests, benchmarks, examples, docs pages: lintian flags some of
 // them); modes normalised: 0755 for directories and scripts, 0644 for the rest.
 const JUNK_DIRS = new Set(['.github', 'test', 'tests', '__tests__', 'bench', 'benchmark', 'benchmarks', 'example', 'examples', 'integration', 'docs', '.bin']);
