@@ -58,7 +58,10 @@ export function parseAuthHeader(value: string): ParsedAuthHeader {
     } else {
       const vs = i;
       while (i < n && s[i] !== ',') i++;
-      v = s.slice(vs, i).replace(/[ \t]+$/, '');
+      // Trailing SP/HT trimmed by an index scan (a `/[ \t]+$/` replace is quadratic on a long inner run).
+      let ve = i;
+      while (ve > vs && isWs(s[ve - 1])) ve--;
+      v = s.slice(vs, ve);
     }
     if (name.length > 0 && !params.has(name)) params.set(name, v);
   }

@@ -375,16 +375,72 @@ export function parseVia(value: string): Via | null {
   if (first === undefined) return null;
   const semi = first.indexOf(';');
   const head = semi === -1 ? first : first.slice(0, semi);
-  const m = /^[ \t]*([^ \t/]+)[ \t]*\/[ \t]*([^ \t/]+)[ \t]*\/[ \t]*([^ \t/]+)[ \t]+(.*?)[ \t]*$/.exec(head);
+  const m = splitViaHead(head);
   if (m === null) return null;
-  const { host, port } = splitHostPort(m[4]!);
+  const { host, port } = splitHostPort(m.sentBy);
   if (host.length === 0) return null;
-  const transport = m[3]!.toUpperCase();
+  const transport = m.transport.toUpperCase();
   return {
-    protocol: `${m[1]!}/${m[2]!}/${m[3]!}`,
+    protocol: `${m.name}/${m.version}/${m.transport}`,
     transport,
     host,
     port,
     params: semi === -1 ? new Map() : parseParams(first, semi),
   };
+}
+
+/** The parts of a Via entry before its parameters: `name / version / transport SP sent-by`. */
+export interface ViaHead {
+  name: string;
+  version: string;
+  transport: string;
+  /** Trailing SP/HT removed; may be empty. */
+  sentBy: string;
+}
+
+function isSpHt(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** A token of the protocol triple: one or more characters other than SP, HT and `/`. */
+function protoToken(s: string, from: number): number {
+  let i = from;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 0x2f) break;
+    i++;
+  }
+  return i;
+}
+
+/**
+ * Splits the part of a Via entry before its first `;` into the protocol triple and the sent-by, by one forward
+ * scan (linear in the input whatever it holds). Null when it is not `token / token / token SP+ rest`, or when
+ * the sent-by holds a line terminator (CR, LF, U+2028, U+2029): such an entry is not echoed as a Via.
+ */
+export function splitViaHead(head: string): ViaHead | null {
+  const n = head.length;
+  let i = 0;
+  const parts: string[] = [];
+  for (let k = 0; k < 3; k++) {
+    while (i < n && isSpHt(head.charCodeAt(i))) i++;
+    if (k > 0) {
+      if (head.charCodeAt(i) !== 0x2f) return null;
+      i++;
+      while (i < n && isSpHt(head.charCodeAt(i))) i++;
+    }
+    const end = protoToken(head, i);
+    if (end === i) return null;
+    parts.push(head.slice(i, end));
+    i = end;
+  }
+  if (i >= n || !isSpHt(head.charCodeAt(i))) return null;
+  while (i < n && isSpHt(head.charCodeAt(i))) i++;
+  let end = n;
+  while (end > i && isSpHt(head.charCodeAt(end - 1))) end--;
+  for (let k = i; k < end; k++) {
+    const c = head.charCodeAt(k);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return null;
+  }
+  return { name: parts[0]!, version: parts[1]!, transport: parts[2]!, sentBy: head.slice(i, end) };
 }
