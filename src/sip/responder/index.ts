@@ -249,11 +249,22 @@ export function createResponder(init: ResponderInit): Responder {
     sentTags.set(ip, e);
   }
 
+  /** Responses built for a size check are kept for sending (a 64 KiB request's echo is costly to build twice). */
+  const built = new WeakMap<ResponseSpec, Buffer>();
+  function build(base: ResponseBase, spec: ResponseSpec): Buffer {
+    let b = built.get(spec);
+    if (b === undefined) {
+      b = buildResponse(base, spec);
+      built.set(spec, b);
+    }
+    return b;
+  }
+
   /** Sends a response of a transaction and records it as the one a retransmission gets. */
   function sendTx(tx: Transaction, spec: ResponseSpec): boolean {
     const base = tx.base;
     if (base === null) return false;
-    const bytes = buildResponse(base, spec);
+    const bytes = build(base, spec);
     tx.last = bytes;
     tx.lastStatus = spec.status;
     const ok = emit(tx.reply, tx.transport, tx.ip, bytes, spec.status);
@@ -286,7 +297,7 @@ export function createResponder(init: ResponderInit): Responder {
   function fitAll(tx: Transaction, ...specs: ResponseSpec[]): boolean {
     if (!bounded(tx.transport, tx.ip)) return true;
     let total = 0;
-    for (const sp of specs) total += tx.base === null ? 0 : buildResponse(tx.base, sp).length;
+    for (const sp of specs) total += tx.base === null ? 0 : build(tx.base, sp).length;
     return affordable(tx.transport, tx.ip, total);
   }
 
