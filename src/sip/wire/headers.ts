@@ -107,6 +107,30 @@ export function getViaList(msg: Pick<SipRequest, 'headers'>): string[] {
   return out;
 }
 
+/**
+ * The content of a quoted string starting just after its opening quote: backslash escapes resolved, `end` at the
+ * closing quote (or the string's length when unterminated). Sliced in runs, never built a character at a time.
+ */
+export function readQuoted(s: string, from: number): { value: string; end: number } {
+  const n = s.length;
+  let i = from;
+  let start = from;
+  let parts: string[] | null = null;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) break;
+    if (c === 0x5c && i + 1 < n) {
+      (parts ??= []).push(s.slice(start, i));
+      start = i + 1;
+      i += 2;
+    } else {
+      i++;
+    }
+  }
+  const tail = s.slice(start, i);
+  return { value: parts === null ? tail : parts.join('') + tail, end: i };
+}
+
 /** Trims SP and HT only (not CR, NUL or Unicode spaces). */
 export function trimWs(s: string): string {
   let a = 0;
@@ -135,15 +159,9 @@ export function parseParams(s: string, from = 0): SipParams {
       i++;
       while (i < n && (s[i] === ' ' || s[i] === '\t')) i++;
       if (i < n && s[i] === '"') {
-        i++;
-        let v = '';
-        while (i < n && s[i] !== '"') {
-          if (s[i] === '\\' && i + 1 < n) i++;
-          v += s[i];
-          i++;
-        }
-        i++; // closing quote (or past the end)
-        value = v;
+        const q = readQuoted(s, i + 1);
+        value = q.value;
+        i = q.end + 1; // closing quote (or past the end)
         while (i < n && s[i] !== ';') i++;
       } else {
         const vs = i;
@@ -169,13 +187,9 @@ export function parseNameAddr(value: string): NameAddr | null {
   if (i >= n) return null;
   let displayName: string | null = null;
   if (s[i] === '"') {
-    i++;
-    let d = '';
-    while (i < n && s[i] !== '"') {
-      if (s[i] === '\\' && i + 1 < n) i++;
-      d += s[i];
-      i++;
-    }
+    const q = readQuoted(s, i + 1);
+    const d = q.value;
+    i = q.end;
     if (i >= n) return { displayName: d, uri: '', params: new Map() }; // unterminated quote: no URI
     i++;
     displayName = d;
