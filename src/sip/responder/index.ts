@@ -170,7 +170,6 @@ export function createResponder(init: ResponderInit): Responder {
   // ---- reflection bound (unverified UDP sources) ----------------------------------------------------------
 
   function touch<V>(map: Map<string, V>, key: string, value: V): void {
-    map.delete(key); // re-insert: the map's order is least recently used first
     if (map.size >= MAX_BUDGET_SOURCES) {
       let n = Math.floor(MAX_BUDGET_SOURCES / 10);
       for (const k of map.keys()) {
@@ -192,8 +191,13 @@ export function createResponder(init: ResponderInit): Responder {
   function earn(ip: string, requestBytes: number): void {
     const t = now();
     const e = credit.get(ip);
-    const left = e !== undefined && t - e.at <= TX_LIFETIME_MS ? e.bytes : 0;
-    touch(credit, ip, { bytes: left + reflectionFactor * requestBytes, at: t });
+    if (e !== undefined) {
+      // Updated in place (the hot path: no re-insertion); the sweep drops lapsed entries by age.
+      e.bytes = (t - e.at <= TX_LIFETIME_MS ? e.bytes : 0) + reflectionFactor * requestBytes;
+      e.at = t;
+      return;
+    }
+    touch(credit, ip, { bytes: reflectionFactor * requestBytes, at: t });
   }
 
   /** True when `bytes` more reply bytes fit the source's bound (always true for verified and stream sources). */
@@ -425,7 +429,10 @@ export function createResponder(init: ResponderInit): Responder {
     const auth = authValue === null ? null : parseAuthHeader(authValue);
     const sourceVerified = transport !== 'UDP' || isVerified(view, auth, source.ip);
     if (transport === 'UDP') {
-      if (sourceVerified) touch(verifiedSources, source.ip, now());
+      if (sourceVerified) {
+        if (verifiedSources.has(source.ip)) verifiedSources.set(source.ip, now());
+        else touch(verifiedSources, source.ip, now());
+      }
       else earn(source.ip, msg.raw.length);
     }
     const method = msg.method;
