@@ -3,7 +3,7 @@
  * server transactions (same reply to retransmissions, RFC 3261 §17.2.1 Timer G resends of non-2xx INVITE
  * finals over UDP), a per-source reply cap, and UDP source verification by echoed nonce or To-tag.
  */
-import { createHmac, randomFillSync } from 'node:crypto';
+import { createHash, createHmac, randomFillSync } from 'node:crypto';
 import type { ProfileName } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import { escapeAttackerText, type Logger } from '../../log.js';
@@ -110,6 +110,20 @@ function createRandomHex(): (bytes: number) => string {
     off += bytes;
     return s;
   };
+}
+
+/** Keys up to this length are used as they are; longer ones by digest (see {@link tableKey}). */
+const MAX_PLAIN_KEY = 512;
+
+/**
+ * A transaction-table key from parts that include attacker text (branch, Call-ID, CSeq, method). V8 hashes a
+ * string longer than 16,383 characters by its length alone, so a flood of equally long keys would put every entry
+ * in one hash bucket and make each lookup a scan of the table (seconds per packet). Long keys are therefore
+ * replaced by a SHA-256 digest plus their length: fixed size, no collisions in practice.
+ */
+function tableKey(...parts: string[]): string {
+  const k = parts.join('|');
+  return k.length <= MAX_PLAIN_KEY ? k : `#${createHash('sha256').update(k).digest('base64')}:${k.length}`;
 }
 
 function cseqNumber(cseq: string): string {
@@ -417,8 +431,8 @@ export function createResponder(init: ResponderInit): Responder {
   }
 
   function findInvite(req: InboundRequest, srcKey: string, branch: string | null, callId: string, cseq: string): Transaction | undefined {
-    const byBranch = branch !== null ? txs.get(`${srcKey}|${branch}|INVITE`) : undefined;
-    const tx = byBranch ?? byCall.get(`${srcKey}|${callId}|${cseqNumber(cseq)}`);
+    const byBranch = branch !== null ? txs.get(tableKey(srcKey, branch, 'INVITE')) : undefined;
+    const tx = byBranch ?? byCall.get(tableKey(srcKey, callId, cseqNumber(cseq)));
     return tx !== undefined && tx.method === 'INVITE' ? tx : undefined;
   }
 
@@ -452,7 +466,7 @@ export function createResponder(init: ResponderInit): Responder {
       return { responseCode: null, sourceVerified };
     }
 
-    const key = `${srcKey}|${branch ?? `nobranch:${callId}|${cseq}`}|${method}`;
+    const key = branch !== null ? tableKey(srcKey, branch, method) : tableKey(srcKey, `nobranch:${callId}`, cseq, method);
     hashBegin();
     hashMix(callId);
     hashMix(cseq);
@@ -470,7 +484,7 @@ export function createResponder(init: ResponderInit): Responder {
     if (base === null) return { responseCode: null, sourceVerified };
     const tx: Transaction = {
       key,
-      callKey: method === 'INVITE' ? `${srcKey}|${callId}|${cseqNumber(cseq)}` : null,
+      callKey: method === 'INVITE' ? tableKey(srcKey, callId, cseqNumber(cseq)) : null,
       match,
       method,
       toTag: randomHex(5),
