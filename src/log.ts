@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { escapeAttackerText } from './text/escape.js';
 
 export type { Logger } from 'pino';
 
@@ -9,15 +10,23 @@ export function logLevel(opts: { verbose: boolean; debug: boolean }): pino.Level
   return 'warn';
 }
 
+/** pino's serialised line with the JSON-form escapes; its own line end kept. */
+function safeLogLine(line: string): string {
+  return line.endsWith('\n') ? escapeAttackerText(line.slice(0, -1), 'json') + '\n' : escapeAttackerText(line, 'json');
+}
+
 /**
  * Operational JSON logs on stderr (pino). Secrets are redacted by path; attacker strings must go through
- * {@link escapeAttackerText} before they are logged. Components take `logger.child({ component })`.
+ * {@link escapeAttackerText} before they are logged, and every serialised line passes through it again (JSON
+ * form) so a character a terminal could act on (DEL, C1, U+2028/9, bidi controls) never reaches stderr raw,
+ * whatever a call site forgot. Components take `logger.child({ component })`.
  */
 export function createLogger(level: pino.Level | 'silent', destination: pino.DestinationStream | number = 2): Logger {
   return pino(
     {
       level,
       base: { app: 'sipwarden' },
+      hooks: { streamWrite: safeLogLine },
       redact: {
         paths: [
           'secret', '*.secret', 'password', '*.password', 'token', '*.token', 'authorization', '*.authorization',
@@ -30,11 +39,4 @@ export function createLogger(level: pino.Level | 'silent', destination: pino.Des
   );
 }
 
-/**
- * Escapes attacker-controlled text for logs: C0 controls and DEL become `\xHH`, so a user agent with CR/LF,
- * ESC or NUL can never forge a line or a terminal sequence. (Same rule as the stored `user_agent`, SPEC §6.1.)
- */
-export function escapeAttackerText(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-}
+export { escapeAttackerText } from './text/escape.js';

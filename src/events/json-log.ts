@@ -1,5 +1,6 @@
 import { APP_NAME, VERSION } from '../version.js';
 import type { HoneypotEvent } from './event.js';
+import { escapeAttackerText } from '../text/escape.js';
 
 /** `auth` object of the JSON log (SPEC §10 key 22). */
 export interface JsonLogAuth {
@@ -85,7 +86,11 @@ export function toJsonLogRecord(e: HoneypotEvent): JsonLogRecord {
   };
 }
 
-/** One JSON-log line: compact JSON plus `\n` (SPEC §10). */
+/**
+ * One JSON-log line: compact JSON plus `\n`. Characters JSON.stringify leaves raw but a log viewer or terminal
+ * could act on (DEL, C1, U+2028/9, bidi and other format characters) are written as `\uHHHH` escapes: a JSON
+ * reader gets the same strings back, and a line of ordinary ASCII is byte-for-byte what SentryPeer writes.
+ */
 export function toJsonLogLine(e: HoneypotEvent): string {
-  return JSON.stringify(toJsonLogRecord(e)) + '\n';
+  return escapeAttackerText(JSON.stringify(toJsonLogRecord(e)), 'json') + '\n';
 }

@@ -273,8 +273,8 @@ export function recordToEvent(rec: JsonLogRecord, signer: string, envelopeText: 
     destinationPort: rec.destination_port ?? null,
     transport: rec.transport_type as HoneypotEvent['transport'],
     method: rec.sip_method,
-    requestUriUser: rec.request_uri_user ?? null,
-    toUser: rec.to_user ?? null,
+    requestUriUser: rec.request_uri_user == null ? null : escapeAttackerText(rec.request_uri_user),
+    toUser: rec.to_user == null ? null : escapeAttackerText(rec.to_user),
     calledNumber: rec.called_number,
     calledNumberE164: rec.called_number_e164 ?? null,
     // Re-escape: the origin should have, but a peer's text is attacker-reachable too (SPEC §6.1).

@@ -59,13 +59,13 @@ export function syslogTimestamp(d: Date): string {
 }
 
 /**
- * Makes attacker-influenced text safe for one syslog line: C0 controls and DEL → `\xHH` (so CR/LF/NUL/ESC
- * can never end the line or forge another), and the Unicode line/paragraph separators and NEL too, which some
- * log viewers treat as line breaks. Idempotent on already-escaped text (the stored user agent).
+ * Makes attacker-influenced text safe for one syslog line with the shared rule ({@link escapeAttackerText}):
+ * C0/DEL/C1 → `\xHH` (so CR/LF/NUL/ESC/CSI can never end the line, forge another or drive a terminal), line and
+ * paragraph separators, bidi controls and other format characters → `\uHHHH`. Idempotent on already-escaped
+ * text (the stored user agent).
  */
 export function escapeSyslogField(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return escapeAttackerText(s).replace(/[\u0085\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  return escapeAttackerText(s);
 }
 
 /**

@@ -83,6 +83,9 @@ export function harness(profile: ProfileName = 'freepbx', over: Partial<Responde
     redirectUri: null,
     serverHeader: null,
     replyRateLimit: 50,
+    // The conversations under test are RFC 3261's; the reflection bound on unverified UDP sources has its own
+    // tests (test/hardening/reflection.test.ts) with the production default.
+    reflectionFactor: 0,
     metrics,
     logger: createLogger('silent'),
     now: over.now ?? (() => Date.now()),

@@ -14,53 +14,70 @@ export interface ParsedAuthHeader {
   params: Map<string, string>;
 }
 
-function isWs(c: string | undefined): boolean {
-  return c === ' ' || c === '\t';
+function isWs(c: number): boolean {
+  return c === 32 || c === 9;
 }
 
 /**
  * Parses `Digest k=v, k="v", …` in any order, quoted or not, with whitespace around `=` and `,`.
  * Quoted strings honour backslash escapes; an unterminated quote runs to the end. First occurrence wins.
+ * One forward scan over character codes (linear whatever the input; values are sliced, never built a
+ * character at a time).
  */
 export function parseAuthHeader(value: string): ParsedAuthHeader {
   const s = value;
   const n = s.length;
   let i = 0;
-  while (i < n && isWs(s[i])) i++;
+  while (i < n && isWs(s.charCodeAt(i))) i++;
   const schemeStart = i;
-  while (i < n && !isWs(s[i]) && s[i] !== ',') i++;
+  while (i < n && !isWs(s.charCodeAt(i)) && s.charCodeAt(i) !== 0x2c) i++;
   const scheme = s.slice(schemeStart, i);
   const params = new Map<string, string>();
   while (i < n) {
-    while (i < n && (isWs(s[i]) || s[i] === ',')) i++;
+    while (i < n && (isWs(s.charCodeAt(i)) || s.charCodeAt(i) === 0x2c)) i++;
     if (i >= n) break;
     const nameStart = i;
-    while (i < n && s[i] !== '=' && s[i] !== ',' && !isWs(s[i])) i++;
-    const name = s.slice(nameStart, i).toLowerCase();
-    while (i < n && isWs(s[i])) i++;
-    if (s[i] !== '=') {
+    for (let c = s.charCodeAt(i); i < n && c !== 0x3d && c !== 0x2c && !isWs(c); c = s.charCodeAt(++i));
+    const nameEnd = i;
+    while (i < n && isWs(s.charCodeAt(i))) i++;
+    if (s.charCodeAt(i) !== 0x3d) {
       // A bare token (or garbage): skip to the next comma.
-      while (i < n && s[i] !== ',') i++;
+      while (i < n && s.charCodeAt(i) !== 0x2c) i++;
       continue;
     }
     i++;
-    while (i < n && isWs(s[i])) i++;
-    let v = '';
-    if (s[i] === '"') {
+    while (i < n && isWs(s.charCodeAt(i))) i++;
+    let v: string;
+    if (s.charCodeAt(i) === 0x22) {
       i++;
-      while (i < n && s[i] !== '"') {
-        if (s[i] === '\\' && i + 1 < n) i++;
-        v += s[i];
-        i++;
+      let parts: string[] | null = null;
+      let from = i;
+      while (i < n && s.charCodeAt(i) !== 0x22) {
+        if (s.charCodeAt(i) === 0x5c && i + 1 < n) {
+          // Drop the backslash, keep the escaped character.
+          (parts ??= []).push(s.slice(from, i));
+          from = i + 1;
+          i += 2;
+        } else {
+          i++;
+        }
       }
+      const tail = s.slice(from, Math.min(i, n));
+      v = parts === null ? tail : parts.join('') + tail;
       i++;
-      while (i < n && s[i] !== ',') i++;
+      while (i < n && s.charCodeAt(i) !== 0x2c) i++;
     } else {
       const vs = i;
-      while (i < n && s[i] !== ',') i++;
-      v = s.slice(vs, i).replace(/[ \t]+$/, '');
+      while (i < n && s.charCodeAt(i) !== 0x2c) i++;
+      // Trailing SP/HT trimmed by an index scan (a `/[ \t]+$/` replace is quadratic on a long inner run).
+      let ve = i;
+      while (ve > vs && isWs(s.charCodeAt(ve - 1))) ve--;
+      v = s.slice(vs, ve);
     }
-    if (name.length > 0 && !params.has(name)) params.set(name, v);
+    if (nameEnd > nameStart) {
+      const name = s.slice(nameStart, nameEnd).toLowerCase();
+      if (!params.has(name)) params.set(name, v);
+    }
   }
   return { scheme, params };
 }

@@ -3,7 +3,7 @@
  * server transactions (same reply to retransmissions, RFC 3261 §17.2.1 Timer G resends of non-2xx INVITE
  * finals over UDP), a per-source reply cap, and UDP source verification by echoed nonce or To-tag.
  */
-import { createHmac, randomFillSync } from 'node:crypto';
+import { createHash, createHmac, randomFillSync } from 'node:crypto';
 import type { ProfileName } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import { escapeAttackerText, type Logger } from '../../log.js';
@@ -40,6 +40,11 @@ export interface ResponderInit {
   serverHeader: string | null;
   /** Replies per second per source IP (SPEC §7.2); 0 or less = no cap. */
   replyRateLimit: number;
+  /**
+   * Reply bytes an unverified UDP source may receive per byte it sent (default 3); 0 or less = no bound (unit
+   * tests of the RFC 3261 conversations use that).
+   */
+  reflectionFactor?: number;
   metrics: Metrics;
   logger: Logger;
   /** Clock in epoch milliseconds (tests). */
@@ -59,6 +64,13 @@ const MAX_TAG_SOURCES = 65_536;
 const TAG_TTL_MS = 10 * 60_000;
 /** Nonces we issued are accepted as proof of address for this long. */
 const NONCE_TTL_S = 3600;
+/**
+ * Reflection bound: an unverified UDP source gets at most this many reply bytes per byte it sent (provisional,
+ * final and retransmitted replies together). Its credit lapses after a transaction lifetime without requests.
+ */
+const DEFAULT_REFLECTION_FACTOR = 3;
+/** Sources whose credit or verification is remembered (least recently seen dropped first). */
+const MAX_BUDGET_SOURCES = 65_536;
 
 interface Transaction {
   key: string;
@@ -100,6 +112,20 @@ function createRandomHex(): (bytes: number) => string {
   };
 }
 
+/** Keys up to this length are used as they are; longer ones by digest (see {@link tableKey}). */
+const MAX_PLAIN_KEY = 512;
+
+/**
+ * A transaction-table key from parts that include attacker text (branch, Call-ID, CSeq, method). V8 hashes a
+ * string longer than 16,383 characters by its length alone, so a flood of equally long keys would put every entry
+ * in one hash bucket and make each lookup a scan of the table (seconds per packet). Long keys are therefore
+ * replaced by a SHA-256 digest plus their length: fixed size, no collisions in practice.
+ */
+function tableKey(...parts: string[]): string {
+  const k = parts.join('|');
+  return k.length <= MAX_PLAIN_KEY ? k : `#${createHash('sha256').update(k).digest('base64')}:${k.length}`;
+}
+
 function cseqNumber(cseq: string): string {
   const m = /^\s*(\d+)/.exec(cseq);
   return m ? m[1]! : cseq.trim();
@@ -133,6 +159,11 @@ export function createResponder(init: ResponderInit): Responder {
   const txs = new Map<string, Transaction>();
   const byCall = new Map<string, Transaction>();
   const sentTags = new Map<string, { tags: string[]; at: number }>();
+  /** Reply credit (bytes) of unverified UDP sources, by IP. */
+  const credit = new Map<string, { bytes: number; at: number }>();
+  /** UDP sources that proved their address (echoed our To-tag or nonce), by IP: no reflection bound. */
+  const verifiedSources = new Map<string, number>();
+  const reflectionFactor = init.reflectionFactor ?? DEFAULT_REFLECTION_FACTOR;
   let housekeeping: NodeJS.Timeout | null = null;
   let stopped = false;
 
@@ -150,16 +181,68 @@ export function createResponder(init: ResponderInit): Responder {
     return c;
   }
 
-  /** Sends one datagram/message under the per-source cap; counts it. */
+  // ---- reflection bound (unverified UDP sources) ----------------------------------------------------------
+
+  function touch<V>(map: Map<string, V>, key: string, value: V): void {
+    if (map.size >= MAX_BUDGET_SOURCES) {
+      let n = Math.floor(MAX_BUDGET_SOURCES / 10);
+      for (const k of map.keys()) {
+        if (n-- <= 0) break;
+        map.delete(k);
+      }
+    }
+    map.set(key, value);
+  }
+
+  /** True when replies to this UDP source are bounded (it has not proved its address within the tag lifetime). */
+  function bounded(transport: string, ip: string): boolean {
+    if (transport !== 'UDP' || reflectionFactor <= 0) return false;
+    const at = verifiedSources.get(ip);
+    return at === undefined || now() - at > TAG_TTL_MS;
+  }
+
+  /** A UDP request earns its source `reflectionFactor` × its size in reply bytes. */
+  function earn(ip: string, requestBytes: number): void {
+    const t = now();
+    const e = credit.get(ip);
+    if (e !== undefined) {
+      // Updated in place (the hot path: no re-insertion); the sweep drops lapsed entries by age.
+      e.bytes = (t - e.at <= TX_LIFETIME_MS ? e.bytes : 0) + reflectionFactor * requestBytes;
+      e.at = t;
+      return;
+    }
+    touch(credit, ip, { bytes: reflectionFactor * requestBytes, at: t });
+  }
+
+  /** True when `bytes` more reply bytes fit the source's bound (always true for verified and stream sources). */
+  function affordable(transport: string, ip: string, bytes: number): boolean {
+    if (!bounded(transport, ip)) return true;
+    const e = credit.get(ip);
+    return e !== undefined && now() - e.at <= TX_LIFETIME_MS && e.bytes >= bytes;
+  }
+
+  /** Why a reply was not sent: the per-source rate cap, the reflection bound, or a closed channel. */
+  type Withheld = 'sent' | 'rate' | 'budget' | 'closed';
+
+  /** Sends one datagram/message under the per-source cap and the reflection bound; counts it. */
   function emit(reply: ReplyChannel, transport: string, ip: string, bytes: Buffer, status: number): boolean {
-    if (!reply.open || stopped) return false;
+    return send(reply, transport, ip, bytes, status) === 'sent';
+  }
+
+  function send(reply: ReplyChannel, transport: string, ip: string, bytes: Buffer, status: number): Withheld {
+    if (!reply.open || stopped) return 'closed';
+    if (!affordable(transport, ip, bytes.length)) {
+      metrics.sipRepliesBudgeted.inc();
+      return 'budget';
+    }
     if (!limiter.tryTake(ip, now())) {
       metrics.sipRepliesSuppressed.inc();
-      return false;
+      return 'rate';
     }
+    if (bounded(transport, ip)) credit.get(ip)!.bytes -= bytes.length;
     reply.send(bytes);
     replyCounter(transport, status).inc();
-    return true;
+    return 'sent';
   }
 
   function rememberTag(ip: string, tag: string): void {
@@ -184,11 +267,22 @@ export function createResponder(init: ResponderInit): Responder {
     sentTags.set(ip, e);
   }
 
+  /** Responses built for a size check are kept for sending (a 64 KiB request's echo is costly to build twice). */
+  const built = new WeakMap<ResponseSpec, Buffer>();
+  function build(base: ResponseBase, spec: ResponseSpec): Buffer {
+    let b = built.get(spec);
+    if (b === undefined) {
+      b = buildResponse(base, spec);
+      built.set(spec, b);
+    }
+    return b;
+  }
+
   /** Sends a response of a transaction and records it as the one a retransmission gets. */
   function sendTx(tx: Transaction, spec: ResponseSpec): boolean {
     const base = tx.base;
     if (base === null) return false;
-    const bytes = buildResponse(base, spec);
+    const bytes = build(base, spec);
     tx.last = bytes;
     tx.lastStatus = spec.status;
     const ok = emit(tx.reply, tx.transport, tx.ip, bytes, spec.status);
@@ -206,13 +300,23 @@ export function createResponder(init: ResponderInit): Responder {
       tx.resend = setTimeout(() => {
         tx.resend = null;
         if (stopped || tx.last === null) return;
-        emit(tx.reply, tx.transport, tx.ip, tx.last, tx.lastStatus);
+        // An unverified source that has stopped sending has no credit left: retransmitting ends here (this is
+        // what a scanner that never ACKs gets), well within Timer H; a real UAC ACKs or retransmits its INVITE.
+        if (send(tx.reply, tx.transport, tx.ip, tx.last, tx.lastStatus) === 'budget') return;
         interval = Math.min(interval * 2, T2_MS);
         if (now() + interval - started < TX_LIFETIME_MS) arm();
       }, interval);
       tx.resend.unref();
     };
     arm();
+  }
+
+  /** True when all these responses of the transaction still fit the reflection bound (built only when bounded). */
+  function fitAll(tx: Transaction, ...specs: ResponseSpec[]): boolean {
+    if (!bounded(tx.transport, tx.ip)) return true;
+    let total = 0;
+    for (const sp of specs) total += tx.base === null ? 0 : build(tx.base, sp).length;
+    return affordable(tx.transport, tx.ip, total);
   }
 
   function sendFinal(tx: Transaction, spec: ResponseSpec): boolean {
@@ -256,6 +360,8 @@ export function createResponder(init: ResponderInit): Responder {
     const t = now();
     for (const tx of txs.values()) if (t >= tx.expiresAt && tx.pending === null && tx.resend === null) dropTx(tx);
     for (const [ip, e] of sentTags) if (t - e.at > TAG_TTL_MS) sentTags.delete(ip);
+    for (const [ip, e] of credit) if (t - e.at > TX_LIFETIME_MS) credit.delete(ip);
+    for (const [ip, at] of verifiedSources) if (t - at > TAG_TTL_MS) verifiedSources.delete(ip);
     limiter.sweep(t);
   }
 
@@ -325,8 +431,8 @@ export function createResponder(init: ResponderInit): Responder {
   }
 
   function findInvite(req: InboundRequest, srcKey: string, branch: string | null, callId: string, cseq: string): Transaction | undefined {
-    const byBranch = branch !== null ? txs.get(`${srcKey}|${branch}|INVITE`) : undefined;
-    const tx = byBranch ?? byCall.get(`${srcKey}|${callId}|${cseqNumber(cseq)}`);
+    const byBranch = branch !== null ? txs.get(tableKey(srcKey, branch, 'INVITE')) : undefined;
+    const tx = byBranch ?? byCall.get(tableKey(srcKey, callId, cseqNumber(cseq)));
     return tx !== undefined && tx.method === 'INVITE' ? tx : undefined;
   }
 
@@ -336,6 +442,13 @@ export function createResponder(init: ResponderInit): Responder {
     const authValue = view.authorization ?? view.proxyAuthorization;
     const auth = authValue === null ? null : parseAuthHeader(authValue);
     const sourceVerified = transport !== 'UDP' || isVerified(view, auth, source.ip);
+    if (transport === 'UDP') {
+      if (sourceVerified) {
+        if (verifiedSources.has(source.ip)) verifiedSources.set(source.ip, now());
+        else touch(verifiedSources, source.ip, now());
+      }
+      else earn(source.ip, msg.raw.length);
+    }
     const method = msg.method;
     const srcKey = `${transport}|${source.ip}|${source.port}`;
     // The wire layer's single-pass branch reader: same answer as parsing the whole top Via, at a fraction of the cost.
@@ -353,7 +466,7 @@ export function createResponder(init: ResponderInit): Responder {
       return { responseCode: null, sourceVerified };
     }
 
-    const key = `${srcKey}|${branch ?? `nobranch:${callId}|${cseq}`}|${method}`;
+    const key = branch !== null ? tableKey(srcKey, branch, method) : tableKey(srcKey, `nobranch:${callId}`, cseq, method);
     hashBegin();
     hashMix(callId);
     hashMix(cseq);
@@ -371,7 +484,7 @@ export function createResponder(init: ResponderInit): Responder {
     if (base === null) return { responseCode: null, sourceVerified };
     const tx: Transaction = {
       key,
-      callKey: method === 'INVITE' ? `${srcKey}|${callId}|${cseqNumber(cseq)}` : null,
+      callKey: method === 'INVITE' ? tableKey(srcKey, callId, cseqNumber(cseq)) : null,
       match,
       method,
       toTag: randomHex(5),
@@ -402,8 +515,11 @@ export function createResponder(init: ResponderInit): Responder {
     const hasCreds = authValue !== null;
 
     switch (method) {
-      case 'OPTIONS':
-        return final(spec(200, undefined, CAPABILITIES));
+      case 'OPTIONS': {
+        // The capability headers are most of the 200's size: a small unverified probe gets the 200 without them.
+        const full = spec(200, undefined, CAPABILITIES);
+        return final(fitAll(tx, full) ? full : spec(200));
+      }
       case 'REGISTER':
       case 'SUBSCRIBE': {
         if (p.register === 'reject' || !decoys.has(targetUser(msg, view))) return final(spec(404));
@@ -420,14 +536,20 @@ export function createResponder(init: ResponderInit): Responder {
       case 'INVITE': {
         if (p.invite.kind === 'reject') return final(spec(404));
         if (p.invite.kind === 'redirect') return final(spec(302, [['Contact', redirectContact!]]));
-        sendTx(tx, spec(100));
+        // Under the reflection bound the final has first call on the credit: a provisional goes out only when it
+        // and everything after it still fit (a 206-byte INVITE gets its 401 and no `100 Trying`).
+        const trying = spec(100);
         if (!hasCreds) {
           const st = p.invite.status;
-          return final(spec(st, [challengeHeader(st, realmFor(p, req), source.ip)]));
+          const challenge = spec(st, [challengeHeader(st, realmFor(p, req), source.ip)]);
+          if (fitAll(tx, trying, challenge)) sendTx(tx, trying);
+          return final(challenge);
         }
         // Credentials: ring (or session progress), then the profile's final after a pause, like a busy callee.
-        sendTx(tx, spec(p.afterCredentials.provisional));
+        const ringing = spec(p.afterCredentials.provisional);
         const finalSpec = spec(p.afterCredentials.final);
+        if (fitAll(tx, trying, ringing, finalSpec)) sendTx(tx, trying);
+        if (fitAll(tx, ringing, finalSpec)) sendTx(tx, ringing);
         tx.final = finalSpec.status;
         const timer = setTimeout(() => {
           tx.pending = null;
@@ -459,6 +581,8 @@ export function createResponder(init: ResponderInit): Responder {
   }
 
   function handleClassic(req: InboundRequest, reply: ReplyChannel): ResponderOutcome {
+    // No state, so no verification: every UDP source is bounded (a datagram under 244 bytes gets no reply).
+    if (req.transport === 'UDP') earn(req.source.ip, req.msg.raw.length);
     const sent = emit(reply, req.transport, req.source.ip, SENTRYPEER_CLASSIC_REPLY, 200);
     return { responseCode: sent ? 200 : null, sourceVerified: req.transport !== 'UDP' };
   }
@@ -479,6 +603,8 @@ export function createResponder(init: ResponderInit): Responder {
       txs.clear();
       byCall.clear();
       sentTags.clear();
+      credit.clear();
+      verifiedSources.clear();
     },
     handle(req, reply) {
       try {

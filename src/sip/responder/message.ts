@@ -4,7 +4,7 @@
  * Contact/Expires); capability headers; Server; `Content-Length: 0`; empty line. Pure.
  */
 import { normalizeIp } from '../../config/net.js';
-import { parseNameAddr, splitHeaderList, splitHostPort } from '../wire/headers.js';
+import { parseNameAddr, splitHeaderList, splitHostPort, splitViaHead } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { REASONS } from './profiles.js';
 
@@ -48,9 +48,9 @@ function sameHost(host: string, sourceIp: string): boolean {
 export function sentByHost(entry: string): string | null {
   const semi = entry.indexOf(';');
   const head = semi === -1 ? entry : entry.slice(0, semi);
-  const m = /^[ \t]*[^ \t/]+[ \t]*\/[ \t]*[^ \t/]+[ \t]*\/[ \t]*[^ \t/]+[ \t]+(.*?)[ \t]*$/.exec(head);
+  const m = splitViaHead(head);
   if (m === null) return null;
-  const host = splitHostPort(m[1]!).host;
+  const host = splitHostPort(m.sentBy).host;
   return host.length === 0 ? null : host;
 }
 

@@ -37,8 +37,9 @@ export function extractFields(msg: Pick<SipRequest, 'requestUri' | 'headers'>): 
   const toUriText = toValue === null ? null : nameAddrUri(toValue);
   const toUri = toUriText === null ? null : uriUser(toUriText);
 
-  const requestUriUser = ruri?.user ?? null;
-  const toUser = toUri?.user ?? null;
+  // Percent-decoding can produce any character (`%0d`, `%1b`, `%e2%80%ae`): stored escaped, like the user agent.
+  const requestUriUser = ruri?.user == null ? null : escapeAttackerText(ruri.user);
+  const toUser = toUri?.user == null ? null : escapeAttackerText(toUri.user);
 
   // SPEC §6.2: R-URI user if number-like, else the To user, else NOT_FOUND — stored raw.
   let calledNumber = NOT_FOUND;

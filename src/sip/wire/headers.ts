@@ -107,6 +107,30 @@ export function getViaList(msg: Pick<SipRequest, 'headers'>): string[] {
   return out;
 }
 
+/**
+ * The content of a quoted string starting just after its opening quote: backslash escapes resolved, `end` at the
+ * closing quote (or the string's length when unterminated). Sliced in runs, never built a character at a time.
+ */
+export function readQuoted(s: string, from: number): { value: string; end: number } {
+  const n = s.length;
+  let i = from;
+  let start = from;
+  let parts: string[] | null = null;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) break;
+    if (c === 0x5c && i + 1 < n) {
+      (parts ??= []).push(s.slice(start, i));
+      start = i + 1;
+      i += 2;
+    } else {
+      i++;
+    }
+  }
+  const tail = s.slice(start, i);
+  return { value: parts === null ? tail : parts.join('') + tail, end: i };
+}
+
 /** Trims SP and HT only (not CR, NUL or Unicode spaces). */
 export function trimWs(s: string): string {
   let a = 0;
@@ -135,15 +159,9 @@ export function parseParams(s: string, from = 0): SipParams {
       i++;
       while (i < n && (s[i] === ' ' || s[i] === '\t')) i++;
       if (i < n && s[i] === '"') {
-        i++;
-        let v = '';
-        while (i < n && s[i] !== '"') {
-          if (s[i] === '\\' && i + 1 < n) i++;
-          v += s[i];
-          i++;
-        }
-        i++; // closing quote (or past the end)
-        value = v;
+        const q = readQuoted(s, i + 1);
+        value = q.value;
+        i = q.end + 1; // closing quote (or past the end)
         while (i < n && s[i] !== ';') i++;
       } else {
         const vs = i;
@@ -169,13 +187,9 @@ export function parseNameAddr(value: string): NameAddr | null {
   if (i >= n) return null;
   let displayName: string | null = null;
   if (s[i] === '"') {
-    i++;
-    let d = '';
-    while (i < n && s[i] !== '"') {
-      if (s[i] === '\\' && i + 1 < n) i++;
-      d += s[i];
-      i++;
-    }
+    const q = readQuoted(s, i + 1);
+    const d = q.value;
+    i = q.end;
     if (i >= n) return { displayName: d, uri: '', params: new Map() }; // unterminated quote: no URI
     i++;
     displayName = d;
@@ -375,16 +389,72 @@ export function parseVia(value: string): Via | null {
   if (first === undefined) return null;
   const semi = first.indexOf(';');
   const head = semi === -1 ? first : first.slice(0, semi);
-  const m = /^[ \t]*([^ \t/]+)[ \t]*\/[ \t]*([^ \t/]+)[ \t]*\/[ \t]*([^ \t/]+)[ \t]+(.*?)[ \t]*$/.exec(head);
+  const m = splitViaHead(head);
   if (m === null) return null;
-  const { host, port } = splitHostPort(m[4]!);
+  const { host, port } = splitHostPort(m.sentBy);
   if (host.length === 0) return null;
-  const transport = m[3]!.toUpperCase();
+  const transport = m.transport.toUpperCase();
   return {
-    protocol: `${m[1]!}/${m[2]!}/${m[3]!}`,
+    protocol: `${m.name}/${m.version}/${m.transport}`,
     transport,
     host,
     port,
     params: semi === -1 ? new Map() : parseParams(first, semi),
   };
+}
+
+/** The parts of a Via entry before its parameters: `name / version / transport SP sent-by`. */
+export interface ViaHead {
+  name: string;
+  version: string;
+  transport: string;
+  /** Trailing SP/HT removed; may be empty. */
+  sentBy: string;
+}
+
+function isSpHt(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** A token of the protocol triple: one or more characters other than SP, HT and `/`. */
+function protoToken(s: string, from: number): number {
+  let i = from;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 0x2f) break;
+    i++;
+  }
+  return i;
+}
+
+/**
+ * Splits the part of a Via entry before its first `;` into the protocol triple and the sent-by, by one forward
+ * scan (linear in the input whatever it holds). Null when it is not `token / token / token SP+ rest`, or when
+ * the sent-by holds a line terminator (CR, LF, U+2028, U+2029): such an entry is not echoed as a Via.
+ */
+export function splitViaHead(head: string): ViaHead | null {
+  const n = head.length;
+  let i = 0;
+  const parts: string[] = [];
+  for (let k = 0; k < 3; k++) {
+    while (i < n && isSpHt(head.charCodeAt(i))) i++;
+    if (k > 0) {
+      if (head.charCodeAt(i) !== 0x2f) return null;
+      i++;
+      while (i < n && isSpHt(head.charCodeAt(i))) i++;
+    }
+    const end = protoToken(head, i);
+    if (end === i) return null;
+    parts.push(head.slice(i, end));
+    i = end;
+  }
+  if (i >= n || !isSpHt(head.charCodeAt(i))) return null;
+  while (i < n && isSpHt(head.charCodeAt(i))) i++;
+  let end = n;
+  while (end > i && isSpHt(head.charCodeAt(end - 1))) end--;
+  for (let k = i; k < end; k++) {
+    const c = head.charCodeAt(k);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return null;
+  }
+  return { name: parts[0]!, version: parts[1]!, transport: parts[2]!, sentBy: head.slice(i, end) };
 }
