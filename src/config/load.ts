@@ -445,7 +445,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   if (ignoredN) warnings.push('-N is ignored');
   if (config.bootstrap.length > 0 && !config.peerToPeer) warnings.push(`${whereOf('bootstrap')} has no effect without -p`);
   if (config.responsive && config.sipDisable) warnings.push(`${whereOf('responsive')} has no effect with ${whereOf('sipDisable')}`);
-  if (config.geoipDb !== null) warnings.push(`${whereOf('geoipDb')} has no effect yet (GeoIP lookups are not implemented)`);
 
   deepFreeze(config);
   return { kind: check ? 'check' : 'run', config, warnings };

@@ -73,7 +73,10 @@ export interface Config {
   p2pListen: Endpoint[];
   p2pNetworkKey: string | null;
   p2pAllowPeers: string[];
+  /** City/Country mmdb; null = the embedded country database; `none` = no lookups. */
   geoipDb: string | null;
+  /** ASN mmdb; null = no ASN lookups. */
+  asnDb: string | null;
   // Limits (docs/LIMITS.md)
   /** Max SIP message bytes on any transport. */
   maxMessageBytes: number;

@@ -181,6 +181,20 @@ INSERT OR IGNORE INTO method_stats (method, first_seen_us, last_seen_us, last_se
   FROM honey WHERE method IS NOT NULL GROUP BY method;
 `,
   },
+  {
+    version: 4,
+    name: 'geo_asn_columns',
+    sql: `
+ALTER TABLE honey ADD COLUMN source_asn INTEGER;
+ALTER TABLE honey ADD COLUMN source_org TEXT;
+-- Looked up once per address, when the address is first stored (the writer's GeoIP/ASN enrichment).
+ALTER TABLE ip_stats ADD COLUMN country TEXT;
+ALTER TABLE ip_stats ADD COLUMN asn INTEGER;
+ALTER TABLE ip_stats ADD COLUMN org TEXT;
+CREATE INDEX IF NOT EXISTS ip_stats_country_index ON ip_stats (country);
+CREATE INDEX IF NOT EXISTS ip_stats_asn_index ON ip_stats (asn);
+`,
+  },
 ];
 
 /** Highest schema version this build knows. */

@@ -14,6 +14,9 @@ interface Agg {
   count: number;
   verified: number;
   e164: string | null;
+  country: string | null;
+  asn: number | null;
+  org: string | null;
 }
 
 function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: number): void {
@@ -22,6 +25,7 @@ function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: nu
     map.set(key, {
       firstUs: ev.eventTimeUs, firstTs: ev.eventTimestamp, lastUs: ev.eventTimeUs, lastTs: ev.eventTimestamp,
       lastHoneyId: honeyId, count: 1, verified: ev.sourceVerified ? 1 : 0, e164: ev.calledNumberE164,
+      country: ev.sourceCountry, asn: ev.sourceAsn ?? null, org: ev.sourceOrg ?? null,
     });
     return;
   }
@@ -51,7 +55,7 @@ function foldTally(map: Map<string, Agg>, t: TallyEntry): void {
   if (a === undefined) {
     map.set(t.key, {
       firstUs: t.firstUs, firstTs: t.firstTs, lastUs: t.lastUs, lastTs: t.lastTs, lastHoneyId: 0, count: t.count,
-      verified: t.verified, e164: t.e164,
+      verified: t.verified, e164: t.e164, country: null, asn: null, org: null,
     });
     return;
   }
@@ -92,17 +96,21 @@ export class BatchWriter {
     this.insertHoney = db.prepare(`INSERT INTO honey (event_timestamp, event_uuid, collected_method, source_ip,
       called_number, transport_type, method, user_agent, sip_message, created_by_node_id,
       destination_ip, source_port, destination_port, called_number_e164, request_uri_user, to_user, event_time_us,
-      origin, origin_peer_id, response_code, sip_message_raw, source_country, source_city, source_verified)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      origin, origin_peer_id, response_code, sip_message_raw, source_country, source_city, source_verified,
+      source_asn, source_org)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertCred = db.prepare(`INSERT INTO credentials (honey_id, event_uuid, event_time_us, source_ip, source_port,
       transport_type, method, header, scheme, username, realm, nonce, uri, response, algorithm, qop, nc, cnonce, opaque,
       user_agent, password, password_source, password_verified)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertPeer = db.prepare(`INSERT OR IGNORE INTO peer_records (event_uuid, origin_peer_id, envelope, received_at_us)
       VALUES (?, ?, ?, ?)`);
-    this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
-      verified = MAX(verified, excluded.verified)`);
+    // Geo columns: set when the address is first stored; a row without them (older data) takes the first known.
+    this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified,
+      country, asn, org)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
+      verified = MAX(verified, excluded.verified),
+      country = COALESCE(country, excluded.country), asn = COALESCE(asn, excluded.asn), org = COALESCE(org, excluded.org)`);
     const numberCols = `(called_number, called_number_e164, country, number_type, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
     // A new number: insert with its classification. A known one: counts only.
@@ -157,7 +165,7 @@ export class BatchWriter {
         e.eventTimestamp, e.eventUuid, e.collectedMethod, e.sourceIp, e.calledNumber, e.transport, e.method,
         e.userAgent, e.sipMessage, e.createdByNodeId, e.destinationIp, e.sourcePort, e.destinationPort,
         e.calledNumberE164, e.requestUriUser, e.toUser, e.eventTimeUs, e.origin, e.originPeerId, e.responseCode,
-        raw, e.sourceCountry, e.sourceCity, e.sourceVerified ? 1 : 0,
+        raw, e.sourceCountry, e.sourceCity, e.sourceVerified ? 1 : 0, e.sourceAsn ?? null, e.sourceOrg ?? null,
       ).lastInsertRowid);
       ids[i] = id;
       fold(ips, e.sourceIp, e, id);
@@ -180,7 +188,7 @@ export class BatchWriter {
       for (const t of tally.ips) foldTally(ips, t);
       for (const t of tally.numbers) foldTally(numbers, t);
     }
-    for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified);
+    for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, g.country, g.asn, g.org);
     for (const [n, g] of numbers) this.upsertNumberStats(n, g);
     for (const [ua, g] of uas) this.upsertUa.run(ua, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);
     for (const [m, g] of methods) this.upsertMethod.run(m, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);
