@@ -189,9 +189,10 @@ ALTER TABLE honey ADD COLUMN source_asn INTEGER;
 ALTER TABLE honey ADD COLUMN source_org TEXT;
 -- Looked up once per address, when the address is first stored (the writer's GeoIP/ASN enrichment).
 ALTER TABLE ip_stats ADD COLUMN country TEXT;
+ALTER TABLE ip_stats ADD COLUMN city TEXT;
 ALTER TABLE ip_stats ADD COLUMN asn INTEGER;
 ALTER TABLE ip_stats ADD COLUMN org TEXT;
-CREATE INDEX IF NOT EXISTS ip_stats_country_index ON ip_stats (country);
+CREATE INDEX IF NOT EXISTS ip_stats_country_index ON ip_stats (country, city);
 CREATE INDEX IF NOT EXISTS ip_stats_asn_index ON ip_stats (asn);
 `,
   },

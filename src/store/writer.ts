@@ -15,6 +15,7 @@ interface Agg {
   verified: number;
   e164: string | null;
   country: string | null;
+  city: string | null;
   asn: number | null;
   org: string | null;
 }
@@ -25,7 +26,7 @@ function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: nu
     map.set(key, {
       firstUs: ev.eventTimeUs, firstTs: ev.eventTimestamp, lastUs: ev.eventTimeUs, lastTs: ev.eventTimestamp,
       lastHoneyId: honeyId, count: 1, verified: ev.sourceVerified ? 1 : 0, e164: ev.calledNumberE164,
-      country: ev.sourceCountry, asn: ev.sourceAsn ?? null, org: ev.sourceOrg ?? null,
+      country: ev.sourceCountry, city: ev.sourceCity, asn: ev.sourceAsn ?? null, org: ev.sourceOrg ?? null,
     });
     return;
   }
@@ -55,7 +56,7 @@ function foldTally(map: Map<string, Agg>, t: TallyEntry): void {
   if (a === undefined) {
     map.set(t.key, {
       firstUs: t.firstUs, firstTs: t.firstTs, lastUs: t.lastUs, lastTs: t.lastTs, lastHoneyId: 0, count: t.count,
-      verified: t.verified, e164: t.e164, country: null, asn: null, org: null,
+      verified: t.verified, e164: t.e164, country: null, city: null, asn: null, org: null,
     });
     return;
   }
@@ -107,10 +108,10 @@ export class BatchWriter {
       VALUES (?, ?, ?, ?)`);
     // Geo columns: set when the address is first stored; a row without them (older data) takes the first known.
     this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified,
-      country, asn, org)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
+      country, city, asn, org)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
       verified = MAX(verified, excluded.verified),
-      country = COALESCE(country, excluded.country), asn = COALESCE(asn, excluded.asn), org = COALESCE(org, excluded.org)`);
+      country = COALESCE(country, excluded.country), city = COALESCE(city, excluded.city), asn = COALESCE(asn, excluded.asn), org = COALESCE(org, excluded.org)`);
     const numberCols = `(called_number, called_number_e164, country, number_type, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
     // A new number: insert with its classification. A known one: counts only.
@@ -188,7 +189,7 @@ export class BatchWriter {
       for (const t of tally.ips) foldTally(ips, t);
       for (const t of tally.numbers) foldTally(numbers, t);
     }
-    for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, g.country, g.asn, g.org);
+    for (const [ip, g] of ips) this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, g.country, g.city, g.asn, g.org);
     for (const [n, g] of numbers) this.upsertNumberStats(n, g);
     for (const [ua, g] of uas) this.upsertUa.run(ua, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);
     for (const [m, g] of methods) this.upsertMethod.run(m, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);

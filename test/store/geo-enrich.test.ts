@@ -60,13 +60,13 @@ for (const writer of ['worker', 'main'] as const) {
             ['89.160.20.112', 'local', 'SE', 'Linköping', 29518, 'Bredband2 AB'],
             ['175.16.199.1', 'local', 'CN', 'Changchun', null, null], // the failed reload kept the City database
           ]);
-          const stats = db.prepare('SELECT ip, country, asn, org, event_count FROM ip_stats ORDER BY ip').all();
+          const stats = db.prepare('SELECT ip, country, city, asn, org, event_count FROM ip_stats ORDER BY ip').all();
           assert.deepEqual(stats, [
-            { ip: '127.0.0.1', country: null, asn: null, org: null, event_count: 1 },
-            { ip: '175.16.199.1', country: 'CN', asn: null, org: null, event_count: 1 },
-            { ip: '214.78.120.1', country: 'US', asn: 721, org: 'DoD Network Information Center', event_count: 1 },
-            { ip: '81.2.69.142', country: 'GB', asn: null, org: null, event_count: 1 },
-            { ip: '89.160.20.112', country: 'SE', asn: 29518, org: 'Bredband2 AB', event_count: 3 },
+            { ip: '127.0.0.1', country: null, city: null, asn: null, org: null, event_count: 1 },
+            { ip: '175.16.199.1', country: 'CN', city: 'Changchun', asn: null, org: null, event_count: 1 },
+            { ip: '214.78.120.1', country: 'US', city: null, asn: 721, org: 'DoD Network Information Center', event_count: 1 },
+            { ip: '81.2.69.142', country: 'GB', city: 'London', asn: null, org: null, event_count: 1 },
+            { ip: '89.160.20.112', country: 'SE', city: 'Linköping', asn: 29518, org: 'Bredband2 AB', event_count: 3 },
           ]);
         } finally {
           db.close();
