@@ -53,7 +53,9 @@ export interface SqliteStoreInit {
   maxTallyKeys?: number;
   /**
    * GeoIP/ASN databases read by the writer (once per new address, cached) to fill the geo columns of every row,
-   * local or peer. Absent or null: the geo columns are null. The caller checks the files first.
+   * local or peer (a peer's own claim is replaced). null: enrichment on with no database, so the geo fields are
+   * written as null. Absent: no enrichment step at all (the events' own fields are stored as given; library use).
+   * The caller checks the files first.
    */
   geo?: GeoPaths | null;
 }
@@ -100,11 +102,14 @@ interface Backend {
   close(): Promise<void>;
 }
 
-function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: ObserverSet, geo: GeoLookup | null): Backend {
+function mainBackend(
+  db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: ObserverSet,
+  geo: GeoLookup | null | undefined,
+): Backend {
   const writer = new BatchWriter(db, classifier, hooks);
   return {
     write(events, observeFrom, tally) {
-      enrichEvents(events, geo);
+      if (geo !== undefined) enrichEvents(events, geo);
       if (observeFrom < events.length) observers.observe(observeFrom === 0 ? events : events.slice(observeFrom));
       const t0 = process.hrtime.bigint();
       try {
@@ -114,7 +119,10 @@ function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks:
         return Promise.reject(err as Error);
       }
     },
-    observe: (events) => { enrichEvents(events, geo); observers.observe(events); },
+    observe: (events) => {
+      if (geo !== undefined) enrichEvents(events, geo);
+      observers.observe(events);
+    },
     summary: (sum) => observers.summary(sum),
     reopen: () => observers.reopen(),
     geoReload() {
@@ -469,12 +477,12 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
           const observers = await ObserverSet.load(observerSpecs, countObserver);
           // libphonenumber's metadata costs megabytes of heap: load it only in the thread that classifies.
           const classifier = init.classifier ?? (await import('./number-intel.js')).classifyNumber;
-          const geo = init.geo ? new GeoLookup(init.geo) : null;
+          const geo = init.geo === undefined ? undefined : init.geo === null ? null : new GeoLookup(init.geo);
           backend = mainBackend(db, classifier, hooks, retention, observers, geo);
           retention.start();
         } else {
           backend = await workerBackend(
-            { path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks, observerModules: observerSpecs, geo: init.geo ?? null },
+            { path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks, observerModules: observerSpecs, geo: init.geo },
             log,
             countObserver,
           );

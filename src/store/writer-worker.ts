@@ -20,8 +20,8 @@ export interface WriterWorkerData {
   retentionDays: number;
   hookModules: HookModuleSpec[];
   observerModules: BatchObserverSpec[];
-  /** GeoIP/ASN databases; null: geo fields are written as null. */
-  geo: GeoPaths | null;
+  /** GeoIP/ASN databases; null: geo fields are written as null; undefined: events' own fields are kept. */
+  geo: GeoPaths | null | undefined;
 }
 
 /** Main → worker messages. */
@@ -61,7 +61,8 @@ let db: Database.Database;
 let writer: BatchWriter;
 let retention: Retention;
 let observers: ObserverSet;
-let geo: GeoLookup | null = null;
+/** undefined: no enrichment step (see {@link WriterWorkerData.geo}). */
+let geo: GeoLookup | null | undefined;
 let counts: { sink: string; kind: ObserverCount; n: number }[] = [];
 
 /** Observes a batch and sends the counters it produced back to the main thread's registry. */
@@ -78,7 +79,7 @@ async function init(): Promise<void> {
   applyPragmas(db, data.path);
   tuneWriter(db);
   writer = new BatchWriter(db, classifyNumber);
-  if (data.geo !== null) geo = new GeoLookup(data.geo);
+  geo = data.geo === undefined || data.geo === null ? data.geo : new GeoLookup(data.geo);
   for (const spec of data.hookModules) writer.hooks.push(await loadHookModule(spec));
   observers = await ObserverSet.load(data.observerModules, (sink, kind, n) => counts.push({ sink, kind, n }));
   retention = createRetention({
@@ -102,7 +103,7 @@ port.on('message', (m: ToWorker) => {
     switch (m.type) {
       case 'batch': {
         // Geo fields first, so the observers (JSON log) see them too; a retried batch is looked up again (cached).
-        enrichEvents(m.events, geo);
+        if (geo !== undefined) enrichEvents(m.events, geo);
         if (m.observeFrom < m.events.length) observe(m.observeFrom === 0 ? m.events : m.events.slice(m.observeFrom));
         const t0 = process.hrtime.bigint();
         try {
@@ -115,7 +116,7 @@ port.on('message', (m: ToWorker) => {
         break;
       }
       case 'observe':
-        enrichEvents(m.events, geo);
+        if (geo !== undefined) enrichEvents(m.events, geo);
         observe(m.events);
         break;
       case 'summary':
