@@ -46,6 +46,7 @@ describe('geo flags (daemon)', { timeout: 120_000 }, () => {
     const d = await startDaemon([...ARGS, '-v', '--geoip-db', geo, '--asn-db', join(FIX, 'GeoLite2-ASN-Test.mmdb')], { timeoutMs: 60_000 });
     daemons.push(d);
     dirs.push(d.dataDir);
+    await waitFor(() => /sipwarden: ready/.test(d.stderr()), 30_000);
     copyFileSync(join(FIX, 'GeoIP2-City-Test.mmdb'), geo);
     d.proc.kill('SIGHUP');
     await waitFor(() => /GeoIP\/ASN databases reloaded/.test(d.stderr()), 20_000);
