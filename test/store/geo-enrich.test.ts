@@ -97,3 +97,24 @@ test('without a database the geo columns are null, even for a peer claim', async
     cleanup();
   }
 });
+
+test('the JSON log (a writer-thread observer) sees the local lookup, not the peer claim', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { jsonLogObserverSpec } = await import('../../src/sinks/json-log.js');
+    const { readFileSync } = await import('node:fs');
+    const path = join(dir, 'sipwarden.db');
+    const log = join(dir, 'events.jsonl');
+    const { store } = openStore(path, { geo: { geoip: CITY, asn: ASN } });
+    store.addBatchObserverModule(jsonLogObserverSpec(log));
+    await store.start();
+    store.append(makeEvent({ sourceIp: '81.2.69.142' }));
+    store.append(makeEvent({ sourceIp: '89.160.20.112', origin: 'peer', originPeerId: 'p', sourceCountry: 'KP' }));
+    await store.flush();
+    await store.stop();
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { source_ip: string; source_country: string | null });
+    assert.deepEqual(lines.map((l) => [l.source_ip, l.source_country]), [['81.2.69.142', 'GB'], ['89.160.20.112', 'SE']]);
+  } finally {
+    cleanup();
+  }
+});
