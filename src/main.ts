@@ -81,8 +81,13 @@ async function main(): Promise<void> {
   }
 
   let node: RunningNode;
+  // SIGHUP's default action ends the process: handle it from before start-up, so a reload (logrotate, a GeoIP
+  // update) that arrives while the node is still starting is not fatal (the files are opened fresh anyway).
+  let running: RunningNode | undefined;
+  process.on('SIGHUP', () => running?.reopen());
   try {
     node = await startNode(outcome.config);
+    running = node;
   } catch (err) {
     fail(err);
   }
@@ -110,7 +115,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  process.on('SIGHUP', () => node.reopen());
 }
 
 void main();

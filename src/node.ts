@@ -27,6 +27,7 @@ import { createSyslogSink } from './sinks/syslog.js';
 import type { Sink } from './sinks/types.js';
 import { createWebhookSink } from './sinks/webhook.js';
 import { createSqliteStore } from './store/sqlite.js';
+import { checkGeoDatabases } from './geo/check.js';
 import type { EventStore } from './store/types.js';
 import type { OpenDhtInfo, PeerInfo } from './p2p/types.js';
 import type { BlockSet } from './enforce/blockset.js';
@@ -79,10 +80,12 @@ export async function startNode(config: Config): Promise<RunningNode> {
     ensureDataDir(config);
     const tlsFiles = checkTlsFiles(config, (p) => readFileSync(p));
     await checkSinks(config);
+    // GeoIP/ASN files: a missing or corrupt one is a config error (exit 2) before anything opens or listens.
+    const geo = checkGeoDatabases(config);
 
     // Store first: everything else needs the node id and the database.
     // The store names its own component in its log lines (a second child binding would repeat the key).
-    const store = createSqliteStore({ path: config.dbFile, metrics, logger, retentionDays: config.retentionDays, maxBacklog: config.storeBacklog });
+    const store = createSqliteStore({ path: config.dbFile, metrics, logger, retentionDays: config.retentionDays, maxBacklog: config.storeBacklog, geo });
     // The webhook registers its outbox hook on the store, which must happen before the store starts so the rows
     // are written inside the batch transaction (SPEC §12.1).
     const sinks: Sink[] = [];
@@ -410,6 +413,15 @@ export async function startNode(config: Config): Promise<RunningNode> {
       reopen() {
         store.reopenObservers();
         for (const s of sinks) s.reopen?.();
+        if (geo !== null) {
+          // New lookups use the new files; when one cannot be used the old databases stay (and we say why).
+          void store.reloadGeo().then(
+            (failure) => failure === null
+              ? logger.info({ component: 'geo', geoipDb: geo.geoip, asnDb: geo.asn }, 'GeoIP/ASN databases reloaded')
+              : logger.warn({ component: 'geo', err: failure }, 'GeoIP/ASN reload failed; keeping the databases in use'),
+            (err: unknown) => logger.warn({ component: 'geo', err: (err as Error).message }, 'GeoIP/ASN reload failed'),
+          );
+        }
       },
     };
   } catch (err) {

@@ -51,11 +51,12 @@ export function registerCompatRoutes(app: FastifyInstance, reader: Reader): void
     return sendText(reply, 200, HTML_TYPE, LIT.healthHtml);
   });
 
-  const lists: { url: string; kind: 'ip' | 'number' | 'ua' | 'method'; total: string; list: string; key: string; none: string }[] = [
+  const lists: { url: string; kind: 'ip' | 'number' | 'ua' | 'method' | 'country'; total: string; list: string; key: string; none: string }[] = [
     { url: '/ip-addresses', kind: 'ip', total: 'ip_addresses_total', list: 'ip_addresses', key: 'ip_address', none: 'No bad actors found' },
     { url: '/numbers', kind: 'number', total: 'called_numbers_total', list: 'called_numbers', key: 'called_number', none: 'No phone numbers found' },
     { url: '/user-agents', kind: 'ua', total: 'user_agents_total', list: 'user_agents', key: 'user_agent', none: 'No user agents found' },
     { url: '/sip-methods', kind: 'method', total: 'sip_methods_total', list: 'sip_methods', key: 'sip_method', none: 'No SIP methods found' },
+    { url: '/countries', kind: 'country', total: 'countries_total', list: 'countries', key: 'country', none: 'No countries found' },
   ];
   for (const l of lists) {
     app.get(l.url, {
@@ -137,11 +138,29 @@ export function registerCompatRoutes(app: FastifyInstance, reader: Reader): void
   lookup('/user-agents/:v', 'user_agent_found', 'No user agent found', 'userAgentExists', 'ua');
   lookup('/sip-methods/:v', 'sip_method_found', 'No SIP method found', 'methodExists', 'method');
 
-  // Countries need --geoip-db (SPEC §2.3), a later feature: until then every country answer is 404.
-  app.get('/countries', { schema: { tags, summary: 'Source countries (needs --geoip-db; 404 until then)', response: { 404: messageSchema } } },
-    async (_req, reply) => sendText(reply, 404, JSON_TYPE, messageBody('No countries found')));
-  app.get('/countries/:cc', { schema: { tags, summary: 'Country lookup (needs --geoip-db)', response: { 404: messageSchema } } },
-    async (_req, reply) => sendText(reply, 404, JSON_TYPE, messageBody('No country found')));
-  app.get('/countries/:cc/:city', { schema: { tags, summary: 'City lookup (needs --geoip-db)', response: { 404: messageSchema } } },
-    async (_req, reply) => sendText(reply, 404, JSON_TYPE, messageBody('No city found')));
+  // Countries come from the writer's GeoIP lookup (the embedded country database unless --geoip-db says otherwise).
+  app.get('/countries/:cc', {
+    schema: {
+      tags, summary: 'Was a source from this country (ISO 3166 alpha-2) seen?',
+      params: { type: 'object', properties: { cc: { type: 'string' } } },
+      response: { 200: foundSchema('country_found'), 404: messageSchema },
+    },
+  }, async (req: FastifyRequest<{ Params: { cc: string } }>, reply) => {
+    const cc = req.params.cc;
+    if (/^[A-Za-z]{2}$/.test(cc) && (await reader.query<boolean>('countryExists', { cc }))) return sendText(reply, 200, JSON_TYPE, pretty({ country_found: cc }));
+    return sendText(reply, 404, JSON_TYPE, messageBody('No country found'));
+  });
+  app.get('/countries/:cc/:city', {
+    schema: {
+      tags, summary: 'Was a source from this city (English name, needs a City database) of this country seen?',
+      params: { type: 'object', properties: { cc: { type: 'string' }, city: { type: 'string' } } },
+      response: { 200: foundSchema('city_found'), 404: messageSchema },
+    },
+  }, async (req: FastifyRequest<{ Params: { cc: string; city: string } }>, reply) => {
+    const { cc, city } = req.params;
+    if (/^[A-Za-z]{2}$/.test(cc) && city !== '' && (await reader.query<boolean>('cityExists', { cc, city }))) {
+      return sendText(reply, 200, JSON_TYPE, pretty({ city_found: city }));
+    }
+    return sendText(reply, 404, JSON_TYPE, messageBody('No city found'));
+  });
 }

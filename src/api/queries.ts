@@ -33,6 +33,10 @@ export interface EventQuery {
   userAgent?: string;
   origin?: string;
   verified?: boolean;
+  /** Source country (ISO alpha-2, upper case), from the writer's GeoIP lookup. */
+  country?: string;
+  /** Source autonomous system number. */
+  asn?: number;
   order: 'asc' | 'desc';
   limit: number;
   cursor?: string;
@@ -44,6 +48,8 @@ export interface IpQuery {
   untilUs?: number;
   source?: SourceFilter;
   verified?: boolean;
+  country?: string;
+  asn?: number;
   minCount?: number;
   details: boolean;
   limit: number;
@@ -85,6 +91,8 @@ export interface BlocklistQuery {
   transports?: string[];
   verified?: boolean;
   family?: 4 | 6;
+  country?: string;
+  asn?: number;
   /** Seconds an entry stays blocked after its last sighting. */
   ttl: number;
   names: FirewallNames;
@@ -243,6 +251,18 @@ export class Queries {
     return this.guard(() => this.stmt('SELECT 1 FROM method_stats WHERE method = ?').get(m) !== undefined);
   }
 
+  /** `/countries/{cc}`: a source address from this country (ISO alpha-2, any case) was recorded. */
+  countryExists(cc: string): boolean {
+    const allowed = this.hasAllow ? ' AND NOT sw_allowed(ip)' : '';
+    return this.guard(() => this.stmt(`SELECT 1 FROM ip_stats WHERE country = ?${allowed} LIMIT 1`).get(cc.toUpperCase()) !== undefined);
+  }
+
+  /** `/countries/{cc}/{city}`: a source address from this city of this country was recorded (exact city name). */
+  cityExists(cc: string, city: string): boolean {
+    const allowed = this.hasAllow ? ' AND NOT sw_allowed(ip)' : '';
+    return this.guard(() => this.stmt(`SELECT 1 FROM ip_stats WHERE country = ? AND city = ?${allowed} LIMIT 1`).get(cc.toUpperCase(), city) !== undefined);
+  }
+
   // ---- /api/v1 ----
 
   events(q: EventQuery): Page<Row> {
@@ -261,6 +281,8 @@ export class Queries {
       if (q.userAgent !== undefined) (where.push('instr(user_agent, ?) > 0'), args.push(q.userAgent));
       if (q.origin !== undefined) (where.push('origin = ?'), args.push(q.origin));
       if (q.verified !== undefined) where.push(q.verified ? 'source_verified = 1' : 'COALESCE(source_verified, 0) = 0');
+      if (q.country !== undefined) (where.push('source_country = ?'), args.push(q.country));
+      if (q.asn !== undefined) (where.push('source_asn = ?'), args.push(q.asn));
       if (this.hasAllow) where.push('NOT sw_allowed(source_ip)');
       const desc = q.order === 'desc';
       const tag = desc ? 'ev.d' : 'ev.a';
@@ -273,7 +295,7 @@ export class Queries {
       const sql = `SELECT honey_id, event_uuid, event_timestamp, event_time_us, source_ip, source_port, destination_ip,
         destination_port, transport_type, method, request_uri_user, to_user, called_number, called_number_e164, user_agent,
         collected_method, created_by_node_id, origin, origin_peer_id, response_code, source_verified, source_country,
-        source_city${q.includeMessage ? ', sip_message' : ''}
+        source_city, source_asn, source_org${q.includeMessage ? ', sip_message' : ''}
         FROM honey ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
         ORDER BY event_time_us ${dir}, honey_id ${dir} LIMIT ?`;
       const rows = this.stmt(sql).all(...args, q.limit + 1) as Row[];
@@ -296,6 +318,8 @@ export class Queries {
       if (q.untilUs !== undefined) (where.push('last_seen_us < ?'), args.push(q.untilUs));
       addSource(where, args, 'ip', q.source);
       if (q.verified !== undefined) where.push(q.verified ? 'verified = 1' : 'verified = 0');
+      if (q.country !== undefined) (where.push('country = ?'), args.push(q.country));
+      if (q.asn !== undefined) (where.push('asn = ?'), args.push(q.asn));
       if (q.minCount !== undefined) (where.push('event_count >= ?'), args.push(q.minCount));
       if (this.hasAllow) where.push('NOT sw_allowed(ip)');
       const rows = this.keysetPage('ip_stats', 'ip', where, args, q.limit, q.cursor, 'ip');
@@ -306,6 +330,10 @@ export class Queries {
           last_seen: rfc3339(r.last_seen_us as number),
           count: r.event_count,
           verified: r.verified === 1,
+          country: r.country ?? null,
+          city: r.city ?? null,
+          asn: r.asn ?? null,
+          org: r.org ?? null,
         };
         if (q.details) Object.assign(o, this.ipDetails(r.ip as string, r.event_count as number));
         return o;
@@ -534,7 +562,8 @@ export class Queries {
    * A SentryPeer list (SPEC §9.5–§9.6) as a stream of pretty JSON: `/ip-addresses`, `/numbers`, `/user-agents`,
    * `/sip-methods`. Head total = number of items.
    */
-  openCompatList(kind: 'ip' | 'number' | 'ua' | 'method'): OpenStream {
+  openCompatList(kind: 'ip' | 'number' | 'ua' | 'method' | 'country'): OpenStream {
+    if (kind === 'country') return this.openCountryList();
     // `tiebreak: false` where last_honey_id is unique per key (one honey row has one IP and one number), so the
     // (last_seen_us, last_honey_id) index alone gives the order and no sort pass is needed.
     const spec = {
@@ -561,6 +590,29 @@ export class Queries {
         yield COMPAT_CLOSE;
       }
       return { total, pieces: pieces() };
+    });
+  }
+
+  /**
+   * `/countries`: source countries from `ip_stats` (filled once per address by the writer's GeoIP lookup);
+   * seen_count = events from the country's addresses, seen_last = the newest of them.
+   */
+  private openCountryList(): OpenStream {
+    return this.openSnapshot((db) => {
+      const w = `WHERE country IS NOT NULL${this.hasAllow ? ' AND NOT sw_allowed(ip)' : ''}`;
+      // One MAX() aggregate: SQLite takes the bare last_seen from the row holding it.
+      const rows = db.prepare(`SELECT country, last_seen, MAX(last_seen_us) AS lu, SUM(event_count) AS n FROM ip_stats ${w}
+        GROUP BY country ORDER BY lu DESC, country`).raw().all() as [string, string | null, number, number][];
+      function* pieces(): Generator<string> {
+        yield compatOpen('countries_total', 'countries', rows.length);
+        let first = true;
+        for (const [k, last, , n] of rows) {
+          yield (first ? '' : ',\n') + compatItem('country', k, last, n);
+          first = false;
+        }
+        yield COMPAT_CLOSE;
+      }
+      return { total: rows.length, pieces: pieces() };
     });
   }
 
@@ -604,6 +656,8 @@ export class Queries {
       if (q.verified) where.push('verified = 1');
       if (q.family === 4) where.push("instr(ip, ':') = 0");
       if (q.family === 6) where.push("instr(ip, ':') > 0");
+      if (q.country !== undefined) (where.push('country = ?'), args.push(q.country));
+      if (q.asn !== undefined) (where.push('asn = ?'), args.push(q.asn));
       if (q.transports?.length) {
         where.push(`EXISTS (SELECT 1 FROM honey h WHERE h.source_ip = ip_stats.ip AND h.transport_type IN (${q.transports.map(() => '?').join(',')}))`);
         args.push(...q.transports);
@@ -702,6 +756,8 @@ function eventJson(r: Row, withMessage: boolean): Row {
     source_verified: r.source_verified === 1,
     source_country: r.source_country ?? null,
     source_city: r.source_city ?? null,
+    source_asn: r.source_asn ?? null,
+    source_org: r.source_org ?? null,
   };
   if (withMessage) o.sip_message = r.sip_message ?? null;
   return o;

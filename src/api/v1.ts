@@ -27,6 +27,15 @@ const str = (description: string, extra: Record<string, unknown> = {}) => ({ typ
 const time = (description: string) => str(description, { format: 'date-time' });
 const boolStr = (description: string) => ({ type: 'string', enum: ['true', 'false'], description });
 const limit = intParam(1, 1000, 'page size (≤ 1000)', 100);
+/** GeoIP filters (the writer's lookup of each source address). */
+const geoFilters = () => ({
+  country: str('source country, ISO 3166-1 alpha-2 (any case)', { pattern: '^[A-Za-z]{2}$' }),
+  asn: intParam(1, 4_294_967_295, 'source autonomous system number'),
+});
+const geoQuery = (q: Record<string, string | undefined>): { country?: string; asn?: number } => ({
+  country: q.country === undefined ? undefined : q.country.toUpperCase(),
+  asn: q.asn === undefined ? undefined : Number(q.asn),
+});
 /** Largest accepted event-count threshold (`min_count`, `min_hits`). */
 const MAX_COUNT = 1_000_000_000_000;
 const cursor = str('opaque next_cursor from the previous page', { maxLength: 128 });
@@ -58,14 +67,16 @@ const eventItem = {
     destination_port: nullableInt, transport: nullableStr, method: nullableStr, request_uri_user: nullableStr, to_user: nullableStr,
     called_number: nullableStr, called_number_e164: nullableStr, user_agent: nullableStr, collected_method: nullableStr,
     created_by_node_id: nullableStr, origin: nullableStr, origin_peer_id: nullableStr, response_code: nullableInt,
-    source_verified: { type: 'boolean' }, source_country: nullableStr, source_city: nullableStr, sip_message: nullableStr,
+    source_verified: { type: 'boolean' }, source_country: nullableStr, source_city: nullableStr, source_asn: nullableInt,
+    source_org: nullableStr, sip_message: nullableStr,
   },
 };
 const ipItem = {
   type: 'object',
   properties: {
     ip: { type: 'string' }, first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' },
-    count: { type: 'integer' }, verified: { type: 'boolean' }, methods: { type: 'array', items: { type: 'string' } },
+    count: { type: 'integer' }, verified: { type: 'boolean' }, country: nullableStr, city: nullableStr, asn: nullableInt, org: nullableStr,
+    methods: { type: 'array', items: { type: 'string' } },
     transports: { type: 'array', items: { type: 'string' } }, distinct_numbers: { type: 'integer' },
     user_agents: { type: 'array', items: { type: 'string' } },
     details_sampled: { type: 'boolean', description: 'details come from the newest 1,000 events only' },
@@ -174,7 +185,7 @@ export function registerV1Routes(
         method: str('SIP method(s), comma-separated'), transport: str('UDP, TCP, TLS (comma-separated)'),
         user_agent: str('user-agent substring (case-sensitive)'), origin: { type: 'string', enum: ['local', 'peer', 'opendht', 'legacy'] },
         verified: boolStr('only proven sources (TCP/TLS or echoed nonce/tag)'), order: { type: 'string', enum: ['desc', 'asc'] },
-        message: boolStr('include sip_message'), limit, cursor,
+        message: boolStr('include sip_message'), ...geoFilters(), limit, cursor,
       }),
       response: page('events', eventItem),
     },
@@ -184,7 +195,7 @@ export function registerV1Routes(
       sinceUs: time_(q, 'since'), untilUs: time_(q, 'until'), source: parseSource(q.source), number: numberPrefix(q.number),
       methods: methods(q.method), transports: transports(q.transport), userAgent: q.user_agent, origin: q.origin,
       verified: bool(q, 'verified'), order: q.order === 'asc' ? 'asc' : 'desc', limit: Number(q.limit ?? 100), cursor: q.cursor,
-      includeMessage: bool(q, 'message') === true,
+      includeMessage: bool(q, 'message') === true, ...geoQuery(q),
     });
     return json(reply, rename(p, 'events'));
   });
@@ -195,7 +206,7 @@ export function registerV1Routes(
       querystring: query({
         since: time('last seen at or after'), until: time('last seen before'), source: str('IP or CIDR'),
         verified: boolStr('only proven sources'), min_count: intParam(1, MAX_COUNT, 'at least this many events'),
-        details: boolStr('methods, transports, numbers, user agents (default true)'), limit, cursor,
+        details: boolStr('methods, transports, numbers, user agents (default true)'), ...geoFilters(), limit, cursor,
       }),
       response: page('ip_addresses', ipItem),
     },
@@ -204,7 +215,7 @@ export function registerV1Routes(
     const p = await reader.query<Page<unknown>>('ipAddresses', {
       sinceUs: time_(q, 'since'), untilUs: time_(q, 'until'), source: parseSource(q.source), verified: bool(q, 'verified'),
       minCount: q.min_count === undefined ? undefined : Number(q.min_count), details: bool(q, 'details') !== false,
-      limit: Number(q.limit ?? 100), cursor: q.cursor,
+      limit: Number(q.limit ?? 100), cursor: q.cursor, ...geoQuery(q),
     });
     return json(reply, rename(p, 'ip_addresses'));
   });
@@ -338,7 +349,7 @@ export function registerV1Routes(
         format: { type: 'string', enum: [...BLOCKLIST_FORMATS], default: 'plain' },
         since: time('last seen at or after'), min_hits: intParam(1, MAX_COUNT, 'at least this many events'),
         transports: str('only sources seen on these transports (UDP,TCP,TLS)'), verified: boolStr('only proven sources'),
-        family: { type: 'string', enum: ['4', '6'] },
+        family: { type: 'string', enum: ['4', '6'] }, ...geoFilters(),
         ttl: intParam(1, MAX_TTL, 'seconds an address stays blocked after its last sighting', DEFAULT_TTL),
         table: str('nftables table (default sipwarden)'), set4: str('IPv4 set name (default blocklist4; ipset: sipwarden4)'),
         set6: str('IPv6 set name (default blocklist6; ipset: sipwarden6)'), rules: boolStr('nftables: also (re)create the input chain (default true)'),
@@ -358,6 +369,7 @@ export function registerV1Routes(
         transports: transports(q.transports),
         verified: bool(q, 'verified') === true,
         family: q.family === '4' ? 4 : q.family === '6' ? 6 : undefined,
+        ...geoQuery(q),
         ttl: q.ttl === undefined ? DEFAULT_TTL : Number(q.ttl),
         names: {
           table: ident(q.table, 'table', 'sipwarden'),

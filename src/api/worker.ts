@@ -28,6 +28,8 @@ const OPS: Record<string, Handler> = {
   numberExists: (p: { raw: string; e164: string[] }) => queries.numberExists(p.raw, p.e164),
   userAgentExists: (p: { ua: string }) => queries.userAgentExists(p.ua),
   methodExists: (p: { method: string }) => queries.methodExists(p.method),
+  countryExists: (p: { cc: string }) => queries.countryExists(p.cc),
+  cityExists: (p: { cc: string; city: string }) => queries.cityExists(p.cc, p.city),
   events: (p: Parameters<Queries['events']>[0]) => queries.events(p),
   ipAddresses: (p: Parameters<Queries['ipAddresses']>[0]) => queries.ipAddresses(p),
   numbers: (p: Parameters<Queries['numbers']>[0]) => queries.numbers(p),
@@ -41,7 +43,7 @@ const OPS: Record<string, Handler> = {
 
 /** Operations answered with a stream. */
 const STREAMS: Record<string, (params: never) => OpenStream> = {
-  compatList: (p: { kind: 'ip' | 'number' | 'ua' | 'method' }) => queries.openCompatList(p.kind),
+  compatList: (p: { kind: 'ip' | 'number' | 'ua' | 'method' | 'country' }) => queries.openCompatList(p.kind),
   ipset: (p: { family: 4 | 6 | null }) => queries.openIpset(p.family),
   blocklist: (p: { query: Parameters<Queries['openBlocklist']>[0]; nowUs: number }) => queries.openBlocklist(p.query, p.nowUs),
 };

@@ -470,7 +470,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
     if (given.has(k) && !config.peerToPeer) warnings.push(`${whereOf(k)} has no effect without -p`);
   }
   if (config.responsive && config.sipDisable) warnings.push(`${whereOf('responsive')} has no effect with ${whereOf('sipDisable')}`);
-  if (config.geoipDb !== null) warnings.push(`${whereOf('geoipDb')} has no effect yet (GeoIP lookups are not implemented)`);
 
   deepFreeze(config);
   if (firewall !== null) return { kind: 'firewall', action: firewall, config, warnings };

@@ -59,6 +59,11 @@ function path(raw: string, cwd: string): string {
   return raw === ':memory:' ? raw : resolve(cwd, raw);
 }
 
+/** `--geoip-db`: a file, or `none` for no country lookups at all (not even the embedded database). */
+function geoDbPath(raw: string, cwd: string): string {
+  return raw === 'none' ? raw : path(raw, cwd);
+}
+
 function integer(min: number, max: number): (raw: string) => number {
   return (raw) => {
     const s = raw.trim();
@@ -307,7 +312,8 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'trustOpendht', long: 'trust-opendht', kind: 'bool', help: 'let unsigned OpenDHT records count for blocklists and enforcement' }),
   def({ key: 'allow', long: 'allow', kind: 'list', parse: cidr, arg: 'CIDR', help: 'sources never recorded or shared (repeatable)' }),
   def({ key: 'retentionDays', long: 'retention-days', kind: 'value', parse: integer(0, 36_500), int: true, arg: 'N', help: 'delete events older than N days (0 = keep all)' }),
-  def({ key: 'geoipDb', long: 'geoip-db', kind: 'value', parse: path, arg: 'F', help: 'GeoIP database (accepted; no effect yet)' }),
+  def({ key: 'geoipDb', long: 'geoip-db', kind: 'value', parse: geoDbPath, arg: 'F', help: 'MaxMind-format City/Country database (default: embedded DB-IP country data; none = off)' }),
+  def({ key: 'asnDb', long: 'asn-db', kind: 'value', parse: path, arg: 'F', help: 'MaxMind-format ASN database (source AS number and organisation)' }),
   def({ key: 'maxMessageBytes', long: 'max-message-bytes', kind: 'value', parse: integer(1_024, 65_535), int: true, arg: 'N', help: 'largest SIP message accepted on any transport' }),
   def({ key: 'tcpIdleTimeout', long: 'tcp-idle-timeout', kind: 'value', parse: integer(1, 86_400), int: true, arg: 'SECONDS', help: 'close idle SIP TCP/TLS connections after this' }),
   def({ key: 'tcpMaxConnectionsPerSource', long: 'tcp-max-connections-per-source', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'SIP TCP/TLS connections per source IP' }),
@@ -419,5 +425,6 @@ export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogF
   firewallPriority: 'filter - 10',
   firewallScope: 'sip',
   firewallCleanup: false,
+  asnDb: null,
   ...DEFAULT_LIMITS,
 };

@@ -95,7 +95,6 @@ export interface Config {
   opendhtRate: number;
   /** Let unsigned OpenDHT records count for blocklists and enforcement. */
   trustOpendht: boolean;
-  geoipDb: string | null;
   /** Firewall enforcer backend; `off` (default) touches no firewall. */
   firewall: FirewallBackendName;
   /** nftables table name (family inet) or ipset name prefix. */
@@ -136,6 +135,10 @@ export interface Config {
   bgpAllowPrefix: string[];
   /** BGP feed: where it serves its own /metrics; null = nowhere. */
   bgpMetricsListen: Endpoint | null;
+  /** City/Country mmdb; null = the embedded country database; `none` = no lookups. */
+  geoipDb: string | null;
+  /** ASN mmdb; null = no ASN lookups. */
+  asnDb: string | null;
   // Limits (docs/LIMITS.md)
   /** Max SIP message bytes on any transport. */
   maxMessageBytes: number;

@@ -76,6 +76,10 @@ export interface HoneypotEvent {
   sourceVerified: boolean;
   sourceCountry: string | null;
   sourceCity: string | null;
+  /** Source autonomous system number, filled by the store writer from `--asn-db` (absent until then). */
+  sourceAsn?: number | null;
+  /** Source AS organisation, as {@link HoneypotEvent.sourceAsn}. */
+  sourceOrg?: string | null;
   /** For peer events: the signed envelope JSON exactly as received, kept in `peer_records`. */
   peerEnvelope: string | null;
 }

@@ -260,6 +260,21 @@ ALTER TABLE ip_stats ADD COLUMN opendht_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ip_stats ADD COLUMN opendht_last_us INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 6,
+    name: 'geo_asn_columns',
+    sql: `
+ALTER TABLE honey ADD COLUMN source_asn INTEGER;
+ALTER TABLE honey ADD COLUMN source_org TEXT;
+-- Looked up once per address, when the address is first stored (the writer's GeoIP/ASN enrichment).
+ALTER TABLE ip_stats ADD COLUMN country TEXT;
+ALTER TABLE ip_stats ADD COLUMN city TEXT;
+ALTER TABLE ip_stats ADD COLUMN asn INTEGER;
+ALTER TABLE ip_stats ADD COLUMN org TEXT;
+CREATE INDEX IF NOT EXISTS ip_stats_country_index ON ip_stats (country, city);
+CREATE INDEX IF NOT EXISTS ip_stats_asn_index ON ip_stats (asn);
+`,
+  },
 ];
 
 /** Highest schema version this build knows. */

@@ -12,6 +12,7 @@ import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './obser
 import type { BatchHook, EventStore, NumberClassifier } from './types.js';
 import { ShedAccounting, type NotStoredSummary, type ShedReason, type ShedTally } from './shed.js';
 import type { FromWorker, ToWorker, WriterWorkerData } from './writer-worker.js';
+import { enrichEvents, GeoLookup, type GeoPaths } from '../geo/lookup.js';
 
 export type { HookModuleSpec } from './hooks.js';
 
@@ -50,6 +51,13 @@ export interface SqliteStoreInit {
    * transactions; beyond it such events are counted in `sipwarden_store_uncounted_total`. Default 100,000.
    */
   maxTallyKeys?: number;
+  /**
+   * GeoIP/ASN databases read by the writer (once per new address, cached) to fill the geo columns of every row,
+   * local or peer (a peer's own claim is replaced). null: enrichment on with no database, so the geo fields are
+   * written as null. Absent: no enrichment step at all (the events' own fields are stored as given; library use).
+   * The caller checks the files first.
+   */
+  geo?: GeoPaths | null;
 }
 
 /** The sqlite EventStore plus a few operational extras (tests, node wiring). */
@@ -69,6 +77,8 @@ export interface SqliteEventStore extends EventStore {
   addBatchObserverModule(spec: BatchObserverSpec): void;
   /** SIGHUP: observers reopen their files. */
   reopenObservers(): void;
+  /** SIGHUP: the writer reopens the GeoIP/ASN databases; resolves null, or why the old ones stay in use. */
+  reloadGeo(): Promise<string | null>;
   /** Runs a PRAGMA on the writer connection (tests simulate a full disk with `max_page_count`). */
   writerPragma(pragma: string): Promise<unknown>;
   /** Runs one retention pass now; resolves with the rows deleted. */
@@ -96,15 +106,20 @@ interface Backend {
   /** Shows the observers a not-stored summary. */
   summary(s: NotStoredSummary): void;
   reopen(): void;
+  geoReload(): Promise<string | null>;
   pragma(p: string): Promise<unknown>;
   retention(): Promise<number>;
   close(): Promise<void>;
 }
 
-function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: ObserverSet): Backend {
+function mainBackend(
+  db: Database.Database, classifier: NumberClassifier, hooks: BatchHook[], retention: Retention, observers: ObserverSet,
+  geo: GeoLookup | null | undefined,
+): Backend {
   const writer = new BatchWriter(db, classifier, hooks);
   return {
     write(events, observeFrom, tally) {
+      if (geo !== undefined) enrichEvents(events, geo);
       if (observeFrom < events.length) observers.observe(observeFrom === 0 ? events : events.slice(observeFrom));
       const t0 = process.hrtime.bigint();
       try {
@@ -114,9 +129,20 @@ function mainBackend(db: Database.Database, classifier: NumberClassifier, hooks:
         return Promise.reject(err as Error);
       }
     },
-    observe: (events) => observers.observe(events),
+    observe: (events) => {
+      if (geo !== undefined) enrichEvents(events, geo);
+      observers.observe(events);
+    },
     summary: (sum) => observers.summary(sum),
     reopen: () => observers.reopen(),
+    geoReload() {
+      try {
+        geo?.reload();
+        return Promise.resolve(null);
+      } catch (err) {
+        return Promise.resolve((err as Error).message);
+      }
+    },
     pragma: (p) => Promise.resolve(db.pragma(p)),
     retention: () => retention.runOnce(),
     async close() {
@@ -195,6 +221,7 @@ async function workerBackend(
     reopen() {
       if (!dead) worker.postMessage({ type: 'reopen' } satisfies ToWorker);
     },
+    geoReload: () => call<string | null>({ type: 'geo-reload', id: nextId++ }),
     pragma: (pragma) => call({ type: 'pragma', id: nextId++, pragma }),
     retention: () => call({ type: 'retention', id: nextId++ }),
     async close() {
@@ -469,11 +496,12 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
           const observers = await ObserverSet.load(observerSpecs, countObserver);
           // libphonenumber's metadata costs megabytes of heap: load it only in the thread that classifies.
           const classifier = init.classifier ?? (await import('./number-intel.js')).classifyNumber;
-          backend = mainBackend(db, classifier, hooks, retention, observers);
+          const geo = init.geo === undefined ? undefined : init.geo === null ? null : new GeoLookup(init.geo);
+          backend = mainBackend(db, classifier, hooks, retention, observers, geo);
           retention.start();
         } else {
           backend = await workerBackend(
-            { path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks, observerModules: observerSpecs },
+            { path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks, observerModules: observerSpecs, geo: init.geo },
             log,
             countObserver,
           );
@@ -570,6 +598,9 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
     onCommit(listener) {
       commitListeners.add(listener);
       return () => { commitListeners.delete(listener); };
+    },
+    reloadGeo() {
+      return backend ? backend.geoReload() : Promise.resolve(null);
     },
 
     writerPragma(p) {

@@ -12,6 +12,7 @@ import { BatchWriter } from './writer.js';
 import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
 import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './observers.js';
 import type { NotStoredSummary, ShedTally } from './shed.js';
+import { enrichEvents, GeoLookup, type GeoPaths } from '../geo/lookup.js';
 
 /** Data the main thread hands the worker. */
 export interface WriterWorkerData {
@@ -19,6 +20,8 @@ export interface WriterWorkerData {
   retentionDays: number;
   hookModules: HookModuleSpec[];
   observerModules: BatchObserverSpec[];
+  /** GeoIP/ASN databases; null: geo fields are written as null; undefined: events' own fields are kept. */
+  geo: GeoPaths | null | undefined;
 }
 
 /** Main → worker messages. */
@@ -33,6 +36,8 @@ export type ToWorker =
   /** Show events to the observers without committing them (the store is failing and retrying an older batch). */
   | { type: 'observe'; events: HoneypotEvent[] }
   | { type: 'reopen' }
+  /** SIGHUP: reopen the GeoIP/ASN databases (answered with a `result`: null, or why the old ones stay). */
+  | { type: 'geo-reload'; id: number }
   | { type: 'pragma'; id: number; pragma: string }
   | { type: 'retention'; id: number }
   | { type: 'close' };
@@ -56,6 +61,8 @@ let db: Database.Database;
 let writer: BatchWriter;
 let retention: Retention;
 let observers: ObserverSet;
+/** undefined: no enrichment step (see {@link WriterWorkerData.geo}). */
+let geo: GeoLookup | null | undefined;
 let counts: { sink: string; kind: ObserverCount; n: number }[] = [];
 
 /** Observes a batch and sends the counters it produced back to the main thread's registry. */
@@ -72,6 +79,7 @@ async function init(): Promise<void> {
   applyPragmas(db, data.path);
   tuneWriter(db);
   writer = new BatchWriter(db, classifyNumber);
+  geo = data.geo === undefined || data.geo === null ? data.geo : new GeoLookup(data.geo);
   for (const spec of data.hookModules) writer.hooks.push(await loadHookModule(spec));
   observers = await ObserverSet.load(data.observerModules, (sink, kind, n) => counts.push({ sink, kind, n }));
   retention = createRetention({
@@ -94,6 +102,8 @@ port.on('message', (m: ToWorker) => {
   void ready.then(async () => {
     switch (m.type) {
       case 'batch': {
+        // Geo fields first, so the observers (JSON log) see them too; a retried batch is looked up again (cached).
+        if (geo !== undefined) enrichEvents(m.events, geo);
         if (m.observeFrom < m.events.length) observe(m.observeFrom === 0 ? m.events : m.events.slice(m.observeFrom));
         const t0 = process.hrtime.bigint();
         try {
@@ -106,6 +116,7 @@ port.on('message', (m: ToWorker) => {
         break;
       }
       case 'observe':
+        if (geo !== undefined) enrichEvents(m.events, geo);
         observe(m.events);
         break;
       case 'summary':
@@ -113,6 +124,14 @@ port.on('message', (m: ToWorker) => {
         break;
       case 'reopen':
         observers.reopen();
+        break;
+      case 'geo-reload':
+        try {
+          geo?.reload();
+          send({ type: 'result', id: m.id, value: null, error: null });
+        } catch (err) {
+          send({ type: 'result', id: m.id, value: (err as Error).message, error: null });
+        }
         break;
       case 'pragma':
         try {

@@ -18,6 +18,10 @@ interface Agg {
   opendht: number;
   opendhtLastUs: number;
   e164: string | null;
+  country: string | null;
+  city: string | null;
+  asn: number | null;
+  org: string | null;
 }
 
 function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: number): void {
@@ -26,7 +30,7 @@ function fold(map: Map<string, Agg>, key: string, ev: HoneypotEvent, honeyId: nu
     map.set(key, {
       firstUs: ev.eventTimeUs, firstTs: ev.eventTimestamp, lastUs: ev.eventTimeUs, lastTs: ev.eventTimestamp,
       lastHoneyId: honeyId, count: 1, verified: ev.sourceVerified ? 1 : 0, opendht: ev.origin === 'opendht' ? 1 : 0, opendhtLastUs: ev.origin === 'opendht' ? ev.eventTimeUs : 0,
-      e164: ev.calledNumberE164,
+      e164: ev.calledNumberE164, country: ev.sourceCountry, city: ev.sourceCity, asn: ev.sourceAsn ?? null, org: ev.sourceOrg ?? null,
     });
     return;
   }
@@ -115,7 +119,7 @@ function foldTally(map: Map<string, Agg>, t: TallyEntry): void {
   if (a === undefined) {
     map.set(t.key, {
       firstUs: t.firstUs, firstTs: t.firstTs, lastUs: t.lastUs, lastTs: t.lastTs, lastHoneyId: 0, count: t.count,
-      verified: t.verified, opendht: 0, opendhtLastUs: 0, e164: t.e164,
+      verified: t.verified, opendht: 0, opendhtLastUs: 0, e164: t.e164, country: null, city: null, asn: null, org: null,
     });
     return;
   }
@@ -159,8 +163,9 @@ export class BatchWriter {
     this.insertHoney = db.prepare(`INSERT INTO honey (event_timestamp, event_uuid, collected_method, source_ip,
       called_number, transport_type, method, user_agent, sip_message, created_by_node_id,
       destination_ip, source_port, destination_port, called_number_e164, request_uri_user, to_user, event_time_us,
-      origin, origin_peer_id, response_code, sip_message_raw, source_country, source_city, source_verified)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      origin, origin_peer_id, response_code, sip_message_raw, source_country, source_city, source_verified,
+      source_asn, source_org)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertCred = db.prepare(`INSERT INTO credentials (honey_id, event_uuid, event_time_us, source_ip, source_port,
       transport_type, method, header, scheme, username, realm, nonce, uri, response, algorithm, qop, nc, cnonce, opaque,
       user_agent, password, password_source, password_verified)
@@ -168,14 +173,17 @@ export class BatchWriter {
     this.insertPeer = db.prepare(`INSERT OR IGNORE INTO peer_records (event_uuid, origin_peer_id, envelope, received_at_us)
       VALUES (?, ?, ?, ?)`);
     this.upsertIp = db.prepare(`INSERT INTO ip_stats (ip, first_seen_us, last_seen_us, first_seen, last_seen, last_honey_id, event_count, verified,
-      local_hits, local_verified_hits, local_last_us, local_verified_last_us, peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us, opendht_count, opendht_last_us)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
+      local_hits, local_verified_hits, local_last_us, local_verified_last_us, peer_hits, peer_verified_hits, peer_last_us, peer_verified_last_us, opendht_count, opendht_last_us,
+      country, city, asn, org)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET ${FIRST_SEEN_TEXT} ${UPSERT_TAIL},
       verified = MAX(verified, excluded.verified),
       local_hits = local_hits + excluded.local_hits, local_verified_hits = local_verified_hits + excluded.local_verified_hits,
       local_last_us = MAX(local_last_us, excluded.local_last_us), local_verified_last_us = MAX(local_verified_last_us, excluded.local_verified_last_us),
       peer_hits = peer_hits + excluded.peer_hits, peer_verified_hits = peer_verified_hits + excluded.peer_verified_hits,
       peer_last_us = MAX(peer_last_us, excluded.peer_last_us), peer_verified_last_us = MAX(peer_verified_last_us, excluded.peer_verified_last_us),
-      opendht_count = opendht_count + excluded.opendht_count, opendht_last_us = MAX(opendht_last_us, excluded.opendht_last_us)`);
+      opendht_count = opendht_count + excluded.opendht_count, opendht_last_us = MAX(opendht_last_us, excluded.opendht_last_us),
+      -- Geo columns: set when the address is first stored; a row without them (older data) takes the first known.
+      country = COALESCE(country, excluded.country), city = COALESCE(city, excluded.city), asn = COALESCE(asn, excluded.asn), org = COALESCE(org, excluded.org)`);
     this.insertNumberSource = db.prepare('INSERT OR IGNORE INTO number_sources (number_key, ip, verified) VALUES (?, ?, ?)');
     this.verifyNumberSource = db.prepare('UPDATE number_sources SET verified = 1 WHERE number_key = ? AND ip = ? AND verified = 0');
     this.upsertNumberCheck = db.prepare(`INSERT INTO number_check_stats (number_key, hits, sources, verified_sources, first_seen_us, last_seen_us)
@@ -238,7 +246,7 @@ export class BatchWriter {
         e.eventTimestamp, e.eventUuid, e.collectedMethod, e.sourceIp, e.calledNumber, e.transport, e.method,
         e.userAgent, e.sipMessage, e.createdByNodeId, e.destinationIp, e.sourcePort, e.destinationPort,
         e.calledNumberE164, e.requestUriUser, e.toUser, e.eventTimeUs, e.origin, e.originPeerId, e.responseCode,
-        raw, e.sourceCountry, e.sourceCity, e.sourceVerified ? 1 : 0,
+        raw, e.sourceCountry, e.sourceCity, e.sourceVerified ? 1 : 0, e.sourceAsn ?? null, e.sourceOrg ?? null,
       ).lastInsertRowid);
       ids[i] = id;
       fold(ips, e.sourceIp, e, id);
@@ -267,7 +275,8 @@ export class BatchWriter {
       // An address known only from shed (row-less) events adds to its counts but not to the block facts, which
       // describe stored events.
       const c = ipClasses.get(ip) ?? NO_CLASS;
-      this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, c.lh, c.lvh, c.llu, c.lvlu, c.ph, c.pvh, c.plu, c.pvlu, g.opendht, g.opendhtLastUs);
+      this.upsertIp.run(ip, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count, g.verified, c.lh, c.lvh, c.llu, c.lvlu, c.ph, c.pvh, c.plu, c.pvlu, g.opendht, g.opendhtLastUs,
+        g.country, g.city, g.asn, g.org);
     }
     for (const [key, g] of numberKeys) {
       // Exact distinct-source counts: a pair counts once, when first stored; a source counts as proven once.

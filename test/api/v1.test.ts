@@ -321,7 +321,7 @@ describe('v1 filters and lists', { timeout: 120_000 }, () => {
       assert.ok(item.get.responses && Object.keys(item.get.responses).length > 0, `${path} has response schemas`);
     }
     const evParams = r.body.paths['/api/v1/events']!.get!.parameters!.map((p) => p.name).sort();
-    assert.deepEqual(evParams, ['cursor', 'limit', 'message', 'method', 'number', 'order', 'origin', 'since', 'source', 'transport', 'until', 'user_agent', 'verified']);
+    assert.deepEqual(evParams, ['asn', 'country', 'cursor', 'limit', 'message', 'method', 'number', 'order', 'origin', 'since', 'source', 'transport', 'until', 'user_agent', 'verified']);
     // Every route the app serves is documented (the document is generated from the same route table).
     const routes = h.api.app.printRoutes({ commonPrefix: false });
     assert.match(routes, /banned/);

@@ -130,6 +130,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     allow: { raw: '10.1.2.3/8', want: ['10.0.0.0/8'], toml: ['10.1.2.3/8'] },
     retentionDays: { raw: '30', want: 30, toml: 30 },
     geoipDb: { raw: 'geo.mmdb', want: w('geo.mmdb') },
+    asnDb: { raw: 'asn.mmdb', want: w('asn.mmdb') },
     maxMessageBytes: { raw: '4096', want: 4096, toml: 4096 },
     tcpIdleTimeout: { raw: '5', want: 5, toml: 5 },
     tcpMaxConnectionsPerSource: { raw: '3', want: 3, toml: 3 },
@@ -201,7 +202,7 @@ describe('defaults', () => {
     for (const k of ['verbose', 'debug', 'jsonLog', 'peerToPeer', 'api', 'responsive', 'sipDisable', 'syslog'] as const) {
       assert.equal(c[k], false, k);
     }
-    for (const k of ['cert', 'key', 'webhookUrl', 'oauth2ClientId', 'oauth2ClientSecret', 'geoipDb'] as const) {
+    for (const k of ['cert', 'key', 'webhookUrl', 'oauth2ClientId', 'oauth2ClientSecret', 'geoipDb', 'asnDb'] as const) {
       assert.equal(c[k], null, k);
     }
     assert.deepEqual(c.sources, {});
@@ -351,9 +352,10 @@ describe('getopt rules (SPEC §2.1)', () => {
     assert.deepEqual(warnings(['-b', 'h', '-p']), []);
     assert.deepEqual(warnings([], { SENTRYPEER_BOOTSTRAP_NODE: 'h' }), ['SENTRYPEER_BOOTSTRAP_NODE has no effect without -p']);
   });
-  test('-r with -R and --geoip-db warn', () => {
+  test('-r with -R warns; --geoip-db no longer does, and keeps `none` as given', () => {
     assert.deepEqual(warnings(['-rR']), ['-r has no effect with -R']);
-    assert.deepEqual(warnings(['--geoip-db', 'g']), ['--geoip-db has no effect yet (GeoIP lookups are not implemented)']);
+    assert.deepEqual(warnings(['--geoip-db', 'g']), []);
+    assert.equal(cfg(['--geoip-db', 'none']).geoipDb, 'none');
   });
   test('--no-tls', () => {
     const c = cfg(['--no-tls']);

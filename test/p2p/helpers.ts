@@ -19,7 +19,7 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     apiAllowAnonymous: false, responsiveProfile: 'freepbx', decoyExtensions: '100-199', decoyPassword: null,
     redirectUri: null, serverHeader: null, retentionDays: 0, allow: [], p2pShare: 'no-credentials',
     p2pVerifiedOnly: false, p2pListen: [{ ip: '127.0.0.1', port: 0 }], p2pNetworkKey: null, p2pAllowPeers: [],
-    geoipDb: null, maxMessageBytes: 65535, tcpIdleTimeout: 120, tcpMaxConnectionsPerSource: 256,
+    geoipDb: null, asnDb: null, maxMessageBytes: 65535, tcpIdleTimeout: 120, tcpMaxConnectionsPerSource: 256,
     tcpMaxConnections: 4096, replyRateLimit: 50, storeBacklog: 200_000, sources: { p2pListen: 'cli' },
     tlsHandshakeTimeout: 5, tcpMaxUnsentBytes: 65_536,
     blockTtl: 86_400, blockMinHits: 1, blockVerifiedOnly: true, blockPeers: true, blockMax: 200_000, checkNumberMinSources: 3,

@@ -73,7 +73,8 @@ describe('SentryPeer database migration', { timeout: 60_000 }, () => {
       const cols = (db.prepare('PRAGMA table_info(honey)').all() as { name: string }[]).map((c) => c.name);
       assert.deepEqual(cols.slice(0, 12), SP_COLUMNS);
       assert.deepEqual(cols.slice(12), ['destination_ip', 'source_port', 'destination_port', 'called_number_e164', 'request_uri_user',
-        'to_user', 'event_time_us', 'origin', 'origin_peer_id', 'response_code', 'sip_message_raw', 'source_country', 'source_city', 'source_verified']);
+        'to_user', 'event_time_us', 'origin', 'origin_peer_id', 'response_code', 'sip_message_raw', 'source_country', 'source_city', 'source_verified',
+        'source_asn', 'source_org']);
       const idx = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'honey' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
       for (const i of ['source_ip_index', 'called_number_index', 'event_uuid_index', 'honey_event_time_us_index', 'honey_called_number_e164_index']) assert.ok(idx.includes(i), i);
       const legacy = db.prepare('SELECT honey_id, origin, event_time_us FROM honey ORDER BY honey_id').all() as { honey_id: number; origin: string; event_time_us: number }[];
@@ -168,7 +169,7 @@ describe('SentryPeer database migration', { timeout: 60_000 }, () => {
     const { db: m } = openAndMigrate(path);
     const cols = (m.prepare('PRAGMA table_info(honey)').all() as { name: string }[]).map((c) => c.name);
     assert.equal(cols.filter((c) => c === 'destination_ip').length, 1);
-    assert.equal(cols.length, 26);
+    assert.equal(cols.length, 28);
     // Re-running every migration from scratch on the migrated file is a no-op, not an error.
     m.exec('DELETE FROM sipwarden_migrations');
     assert.deepEqual(runMigrations(m), MIGRATIONS.map((x) => x.version));
