@@ -4,7 +4,8 @@
 // A small capture listener (UDP and TCP on one free loopback port, plus UDP on ::1 when available) answers like a
 // simple PBX so that every tool sends its full conversation: extensions 100-109 exist and are challenged with a
 // digest 401 (password of 100 is "1234"), other extensions get 404, OPTIONS/BYE/CANCEL get 200, an INVITE to "service"
-// (SIPp's default) gets 100/180/200, ACK gets nothing. Each tool runs once, bounded in time, against loopback only.
+// (SIPp's default) gets 100/180/200, ACK gets nothing. The challenge names algorithm=MD5 first because nmap 7.93's
+// sip-brute only reads `algorithm` when a comma follows it. Each tool runs once, bounded in time, against loopback only.
 // Every byte the listener receives is kept exactly; a few representative messages per run become fixture files.
 //
 // The manifest's expected values come from how each tool was invoked (method, called number, extension range,
@@ -116,7 +117,7 @@ function answer(bytes) {
   const ext = Number(user);
   if (!(user !== null && /^\d+$/.test(user) && ext >= 100 && ext <= 109)) return [base(404, 'Not Found')];
   const auth = q.h('authorization') ?? q.h('proxy-authorization');
-  if (auth === null) return [base(401, 'Unauthorized', [`WWW-Authenticate: Digest realm="${REALM}", nonce="${NONCE}", algorithm=MD5`])];
+  if (auth === null) return [base(401, 'Unauthorized', [`WWW-Authenticate: Digest algorithm=MD5, realm="${REALM}", nonce="${NONCE}"`])];
   const { p } = digestParams(auth);
   const pw = PASSWORD[ext];
   return pw !== undefined && digestOk(p, q.method, pw) ? [base(200, 'OK', ['Contact: <sip:rec@127.0.0.1>;expires=60'])] : [base(403, 'Forbidden')];
@@ -352,6 +353,30 @@ function runs(P) {
       notes: 'SIPp uac over TCP (-t t1, two calls on one connection): every byte the listener received, in order, with the boundaries of each read.',
     },
     {
+      name: 'sipp-register-tcp-REGISTER',
+      source: 'SIPp',
+      transport: 'tcp',
+      files: { 'register.xml': SIPP_REGISTER },
+      cmd: (lp) => ['sipp', [`127.0.0.1:${P}`, '-sf', 'register.xml', '-t', 't1', '-i', '127.0.0.1', '-p', lp, '-m', '1', '-timeout', '20s', '-nostdin']],
+      seconds: 40,
+      expect: () => ({ method: 'REGISTER', requestUriUser: null, toUser: '100', userAgent: SPOOFED_UA, password: '1234' }),
+      pick: (q) => (q.h('authorization') === null ? 'plain' : 'auth'),
+      max: 1,
+      notes: `SIPp over TCP with the script's own scenario (register.xml): REGISTER, 401, REGISTER with [authentication] as 100 / 1234, 200; spoofed User-Agent "${SPOOFED_UA}".`,
+    },
+    {
+      name: 'nmap-sip-brute',
+      source: 'nmap',
+      files: { 'nmap-services': `sip\t${P}/udp\t0.9\n`, 'users.txt': '100\n101\n', 'pass.txt': 'secret\n1234\n' },
+      cmd: () => ['nmap', ['-n', '-Pn', '-sU', '-p', P, '--datadir', '.', '--script', 'sip-brute', '--script-args', 'userdb=users.txt,passdb=pass.txt', '127.0.0.1']],
+      seconds: 120,
+      expect: (q) => nmapBruteExpect(q, ['100', '101'], ['secret', '1234']),
+      pick: (q) => (q.method === null ? 'empty' : `${userOf(q.h('to', 't'))} ${q.h('authorization') === null ? 'plain' : 'auth'}`),
+      only: (q) => q.method === 'REGISTER',
+      max: 2,
+      notes: 'nmap sip-brute (userdb 100 101, passdb secret 1234): REGISTERs with digests computed from each guess.',
+    },
+    {
       name: 'nmap-sip',
       source: 'nmap',
       files: { 'nmap-services': `sip\t${P}/udp\t0.9\nsip\t${P}/tcp\t0.9\n` },
@@ -367,6 +392,65 @@ function runs(P) {
       notes: 'nmap -sU with sip-methods (OPTIONS) and sip-enum-users (REGISTER for extensions 98-103 after a random probe); an nmap-services file in --datadir names the free port "sip" so the scripts run on it (nmap reads its other data files from its usual place).',
     },
   ];
+}
+
+const SPOOFED_UA = 'Grandstream GXP2135 1.0.9.135';
+const SIPP_REGISTER = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="register with digest">
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:100@[remote_ip]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:100@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:100@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Expires: 60
+      User-Agent: ${SPOOFED_UA}
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="401" auth="true" />
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:100@[remote_ip]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:100@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:100@[local_ip]:[local_port];transport=[transport]>
+      [authentication username=100 password=1234]
+      Max-Forwards: 70
+      Expires: 60
+      User-Agent: ${SPOOFED_UA}
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" />
+</scenario>
+`;
+
+/** nmap sip-brute: the user is one of userdb (or its random probe user); an authorized guess uses a passdb password. */
+function nmapBruteExpect(q, users, passwords) {
+  const to = userOf(q.h('to', 't'));
+  const base = { method: 'REGISTER', requestUriUser: null, toUser: to, userAgent: 'Nmap NSE' };
+  const auth = q.h('authorization');
+  if (auth === null) {
+    if (!users.includes(to) && !/^baduser-\d+$/.test(to ?? '')) throw new Error(`nmap sip-brute user ${to}`);
+    return base;
+  }
+  if (!users.includes(to)) throw new Error(`nmap sip-brute guessed for ${to}`);
+  const { p } = digestParams(auth);
+  // nmap's brute library also tries each user name as its password (brute.useraspass, on by default).
+  const password = [...passwords, to].find((pw) => digestOk(p, 'REGISTER', pw));
+  if (password === undefined) throw new Error(`nmap sip-brute digest from no passdb password: ${auth}`);
+  return { ...base, password };
 }
 
 function svwarKind(q, [lo, hi]) {
