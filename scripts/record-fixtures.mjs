@@ -328,7 +328,7 @@ function runs(P) {
       pick: (q) => `${q.method} ${q.h('authorization') === null ? 'plain' : 'auth'}`,
       only: (q) => q.method === 'REGISTER',
       max: 1,
-      notes: 'sipsak usrloc mode (-U -a 1234) as user 100: a REGISTER, then the same with a digest computed from 1234.',
+      notes: 'sipsak usrloc mode (-U -a 1234) as user 100: a REGISTER, then the same with a digest computed from 1234 (sipsak writes username="100@").',
     },
     {
       name: 'sipp-uac-INVITE',
@@ -558,7 +558,9 @@ async function toolVersion(cmd) {
 
 async function main() {
   mkdirSync(OUT, { recursive: true });
-  for (const f of readdirSync(OUT)) if (/^\d\d-.*\.(sip|stream|chunks\.json)$/.test(f)) rmSync(join(OUT, f));
+  // Only the script's own outputs are replaced (README.md stays).
+  for (const f of readdirSync(OUT)) if (/^\d\d-.*\.sip$/.test(f)) rmSync(join(OUT, f));
+  rmSync(join(OUT, 'tcp-streams'), { recursive: true, force: true });
   const L = await startListener();
   const entries = [];
   let n = 0;
