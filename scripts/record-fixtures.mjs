@@ -377,6 +377,20 @@ function runs(P) {
       notes: 'nmap sip-brute (userdb 100 101, passdb secret 1234): REGISTERs with digests computed from each guess.',
     },
     {
+      name: 'nmap-sv-tcp',
+      source: 'nmap',
+      transport: 'tcp',
+      rawConnections: true,
+      files: { 'nmap-services': `sip\t${P}/tcp\t0.9\n` },
+      cmd: () => ['nmap', ['-n', '-Pn', '-sT', '-sV', '-p', P, '--datadir', '.', '127.0.0.1']],
+      seconds: 240,
+      classify: nmapProbe,
+      expect: () => ({ method: 'OPTIONS', requestUriUser: null, toUser: 'nm2', userAgent: null }),
+      pick: (q, bytes) => nmapProbe(bytes)?.probe ?? 'other',
+      max: 1,
+      notes: "nmap -sT -sV service detection: each file is everything one probe connection sent (probes from nmap's own nmap-service-probes: its SIP OPTIONS, HTTP GET, RTSP OPTIONS, DNS version.bind, TLS ClientHello, HELP, a bare CRLFCRLF).",
+    },
+    {
       name: 'nmap-sip',
       source: 'nmap',
       files: { 'nmap-services': `sip\t${P}/udp\t0.9\nsip\t${P}/tcp\t0.9\n` },
@@ -451,6 +465,19 @@ function nmapBruteExpect(q, users, passwords) {
   const password = [...passwords, to].find((pw) => digestOk(p, 'REGISTER', pw));
   if (password === undefined) throw new Error(`nmap sip-brute digest from no passdb password: ${auth}`);
   return { ...base, password };
+}
+
+/** Which of nmap's -sV probes (nmap-service-probes) a connection's bytes are; null for the ones not kept. */
+function nmapProbe(bytes) {
+  const t = bytes.toString('latin1');
+  if (t.startsWith('OPTIONS sip:nm SIP/2.0')) return { probe: 'SIPOptions', kind: 'request' };
+  if (t === '\r\n\r\n') return { probe: 'GenericLines', kind: 'keepalive' };
+  if (t.startsWith('GET / HTTP/1.0')) return { probe: 'GetRequest', kind: 'non-sip' };
+  if (t.startsWith('OPTIONS / RTSP/1.0')) return { probe: 'RTSPRequest', kind: 'non-sip' };
+  if (t === 'HELP\r\n') return { probe: 'Help', kind: 'non-sip' };
+  if (t.includes('\x07version\x04bind')) return { probe: 'DNSVersionBindReqTCP', kind: 'garbage' };
+  if (bytes[0] === 0x16 && bytes[1] === 0x03) return { probe: 'TLS', kind: 'garbage' };
+  return null;
 }
 
 function svwarKind(q, [lo, hi]) {
@@ -621,8 +648,9 @@ async function main() {
           });
           continue;
         }
-        const items =
-          (r.transport ?? 'udp') === 'tcp'
+        const items = r.rawConnections
+          ? L.log.tcp.map((c) => ({ bytes: Buffer.concat(c.chunks), port: c.port })).filter((it) => it.bytes.length > 0)
+          : (r.transport ?? 'udp') === 'tcp'
             ? L.log.tcp.flatMap((c) => {
                 const data = Buffer.concat(c.chunks);
                 return frameTcp(data).messages.map((m) => ({ bytes: data.subarray(m.offset, m.offset + m.length), port: c.port }));
@@ -633,12 +661,16 @@ async function main() {
         for (const it of items) {
           const q = peek(it.bytes);
           if (r.only && !r.only(q)) continue;
-          const key = r.pick ? r.pick(q) : q.method ?? 'none';
+          const cls = r.classify ? r.classify(it.bytes) : { kind: 'request' };
+          if (cls === null) continue;
+          const key = r.pick ? r.pick(q, it.bytes) : q.method ?? 'none';
           const count = seen.get(key) ?? 0;
           if (count >= (r.max ?? 1)) continue;
           if (r.limit !== undefined && kept >= r.limit) break;
           let d;
-          if (it.bytes.length === 0) {
+          if (cls.kind !== 'request') {
+            d = { kind: cls.kind, method: null, requestUriUser: null, toUser: null, userAgent: null, authorization: null, decodedSipviciousTagCredential: null, sipviciousTagDecoded: null, callIdPresent: false, expected: 'ignore-no-crash' };
+          } else if (it.bytes.length === 0) {
             d = { kind: 'empty', method: null, requestUriUser: null, toUser: null, userAgent: null, authorization: null, decodedSipviciousTagCredential: null, sipviciousTagDecoded: null, callIdPresent: false, expected: 'ignore-no-crash' };
           } else {
             d = describeRequest(r, it.bytes, q, version);
@@ -646,7 +678,8 @@ async function main() {
           }
           seen.set(key, count + 1);
           kept++;
-          const file = `${name(r.name.replace(/-[A-Z]+$/, ''), d.method)}.sip`;
+          const slug = r.name.replace(/-[A-Z]+$/, '') + (cls.probe ? `-${cls.probe}` : '');
+          const file = `${name(slug, d.method)}.sip`;
           writeFileSync(join(OUT, file), it.bytes);
           entries.push({ file, ...common, capturedSourcePort: it.port, ...d, size: it.bytes.length, sha256: sha256(it.bytes), notes: r.notes });
         }
