@@ -405,6 +405,22 @@ function runs(P) {
       max: 2,
       notes: 'nmap -sU with sip-methods (OPTIONS) and sip-enum-users (REGISTER for extensions 98-103 after a random probe); an nmap-services file in --datadir names the free port "sip" so the scripts run on it (nmap reads its other data files from its usual place).',
     },
+    {
+      name: 'nmap-sip-ipv6',
+      source: 'nmap',
+      ipv6: true,
+      files: { 'nmap-services': `sip\t${P}/udp\t0.9\n` },
+      cmd: () => [
+        'nmap',
+        ['-6', '-n', '-Pn', '-sU', '-p', P, '--datadir', '.', '--script', 'sip-methods,sip-enum-users', '--script-args',
+          'sip-enum-users.minext=100,sip-enum-users.maxext=101', '::1'],
+      ],
+      seconds: 120,
+      expect: (q) => nmapExpect(q, [100, 101]),
+      pick: (q) => (q.method === null ? 'empty' : [q.method, nmapKind(q, [100, 101])].join(' ')),
+      max: 1,
+      notes: 'nmap over IPv6: it writes the address unbracketed (e.g. "OPTIONS sip:::1 SIP/2.0", To <sip:user@::1>).',
+    },
   ];
 }
 
