@@ -2,7 +2,7 @@
 // nothing from every profile, never an exception and never an internal error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { PROFILES } from '../../src/config/types.js';
@@ -10,10 +10,16 @@ import { parseSipMessage } from '../../src/sip/wire/parse.js';
 import { SENTRYPEER_CLASSIC_REPLY } from '../../src/sip/responder/profiles.js';
 import { counter, harness, recorder, wellFormed } from './harness.js';
 
-const FIXTURES = new URL('../../../shared/fixtures/sip/', import.meta.url);
-const fixtures = readdirSync(fileURLToPath(FIXTURES))
-  .filter((f) => f.endsWith('.sip'))
-  .map((f) => readFileSync(fileURLToPath(new URL(f, FIXTURES))));
+import { EDGE_CASES } from '../helpers/sip-edge-cases.js';
+import { FIXTURES, readFixture } from '../helpers/sip-fixtures.js';
+
+/** Seeds: every recorded datagram in test/fixtures/sip/ and every hand-made edge case. */
+const fixtures = [
+  ...readdirSync(fileURLToPath(FIXTURES))
+    .filter((f) => f.endsWith('.sip'))
+    .map((f) => readFixture(f)),
+  ...EDGE_CASES.map((e) => e.bytes),
+];
 
 const mutation = fc.oneof(
   // Overwrite a byte with anything (CR, LF, NUL, high bytes included).

@@ -2,8 +2,6 @@
 // round-trips the extracted fields.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { parseSipMessage, canonicalHeaderName } from '../../src/sip/wire/parse.js';
 import { extractFields } from '../../src/sip/wire/extract.js';
@@ -13,11 +11,16 @@ import { toE164 } from '../../src/sip/wire/numbers.js';
 import { nameAddrUri, parseNameAddr, parseUri, parseVia, getParam, topViaBranch, uriUser } from '../../src/sip/wire/headers.js';
 import type { ParseBudgets, SipRequest } from '../../src/sip/wire/types.js';
 
-const FIXTURES = new URL('../../../shared/fixtures/sip/', import.meta.url);
-const manifest = JSON.parse(readFileSync(new URL('manifest.json', FIXTURES), 'utf8')) as { entries: { file: string }[] };
-const fixtures = manifest.entries
-  .filter((e) => e.file.endsWith('.sip'))
-  .map((e) => readFileSync(fileURLToPath(new URL(e.file, FIXTURES))));
+import { EDGE_CASES } from '../helpers/sip-edge-cases.js';
+import { loadManifest, readFixture } from '../helpers/sip-fixtures.js';
+
+/** Seeds for mutation: every recorded datagram and every hand-made edge case. */
+const fixtures = [
+  ...loadManifest<{ file: string }>()
+    .entries.filter((e) => e.file.endsWith('.sip'))
+    .map((e) => readFixture(e.file)),
+  ...EDGE_CASES.map((e) => e.bytes),
+];
 
 /** Parses, extracts and checks the budget invariants; returns nothing, throws on violation. */
 function checkTotal(buf: Buffer, budgets?: ParseBudgets): void {

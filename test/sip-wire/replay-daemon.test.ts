@@ -1,17 +1,15 @@
-// End to end: every fixture of the shared corpus replayed against the real daemon (UDP datagrams, and the TCP
-// streams segment by segment) lands in sqlite with exactly the manifest's fields — or not at all.
+// End to end: every recorded fixture and hand-made edge case replayed against the real daemon (UDP datagrams, and the
+// TCP streams segment by segment) lands in sqlite with exactly the expected fields — or not at all.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { isUtf8 } from 'node:buffer';
 import { cleanup, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 import { queryDb } from '../helpers/net.js';
 import { toE164 } from '../../src/sip/wire/numbers.js';
-
-const FIXTURES = new URL('../../../shared/fixtures/sip/', import.meta.url);
+import { EDGE_CASES, EDGE_STREAM } from '../helpers/sip-edge-cases.js';
+import { loadManifest, readFixture } from '../helpers/sip-fixtures.js';
 
 interface Expect {
   kind: string;
@@ -39,8 +37,19 @@ interface Row {
   source_port: number;
 }
 
-const entries = (JSON.parse(readFileSync(new URL('manifest.json', FIXTURES), 'utf8')) as { entries: Entry[] }).entries;
-const read = (file: string): Buffer => readFileSync(fileURLToPath(new URL(file, FIXTURES)));
+interface Case extends Entry {
+  bytes: Buffer;
+}
+const entries = loadManifest<Entry>().entries;
+/** Recorded datagrams and streams with their bytes, then the hand-made edge cases. */
+const datagrams: Case[] = [
+  ...entries.filter((e) => e.file.endsWith('.sip')).map((e) => ({ ...e, bytes: readFixture(e.file) })),
+  ...EDGE_CASES,
+];
+const streams: Case[] = [
+  ...entries.filter((e) => e.kind === 'tcp-stream').map((e) => ({ ...e, bytes: readFixture(e.file) })),
+  { ...EDGE_STREAM, method: null, requestUriUser: null, toUser: null, userAgent: null, expected: 'capture', bytes: EDGE_STREAM.data },
+];
 
 function storedUa(raw: string | null): string {
   if (raw === null || raw.trim() === '') return 'NOT_FOUND';
@@ -72,11 +81,11 @@ describe('fixture replay against the daemon', { timeout: 120_000 }, () => {
   });
 
   test('UDP: each datagram fixture is one row with the manifest fields, noise is not recorded', async () => {
-    const files = entries.filter((e) => e.file.endsWith('.sip'));
+    const files = datagrams;
     const sent = new Map<string, { e: Entry; bytes: Buffer }>();
     const sockets: dgram.Socket[] = [];
     for (const e of files) {
-      const bytes = read(e.file);
+      const bytes = e.bytes;
       // One socket per fixture, all kept open until every fixture is sent: distinct source ports (a closed socket's
       // port can be handed out again), so no two fixtures share a port or look like retransmissions.
       const sock = dgram.createSocket('udp4');
@@ -89,7 +98,7 @@ describe('fixture replay against the daemon', { timeout: 120_000 }, () => {
     for (const sock of sockets) sock.close();
     assert.equal(sent.size, files.length, 'every fixture from its own port');
     const want = files.filter((e) => e.expected !== 'ignore-no-crash').length;
-    assert.ok(want >= 70 && files.length >= 81);
+    assert.ok(want >= 80 && files.length >= 90, `${want} of ${files.length}`);
     const rows = await waitFor(() => {
       const r = queryDb<Row>(d.dataDir, "SELECT * FROM honey WHERE transport_type = 'UDP'");
       return r.length >= want ? r : null;
@@ -105,8 +114,9 @@ describe('fixture replay against the daemon', { timeout: 120_000 }, () => {
   });
 
   test('TCP: the stream fixtures, segment by segment, give exactly their messages', async () => {
-    for (const e of entries.filter((x) => x.kind === 'tcp-stream')) {
-      const data = read(e.file);
+    assert.ok(streams.length >= 2);
+    for (const e of streams) {
+      const data = e.bytes;
       const sock = net.connect(d.endpoint('tcp').port, '127.0.0.1');
       sock.setNoDelay(true);
       await new Promise<void>((r, j) => { sock.once('connect', r); sock.once('error', j); });
