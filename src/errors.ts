@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   SINK_DELIVERY_FAILED: 'SW_SINK_DELIVERY_FAILED',
   /** An explicitly configured sink (`-j`/`-l` file, `--syslog-target`) cannot be opened at start. Exit code 2. */
   SINK_OPEN_FAILED: 'SW_SINK_OPEN_FAILED',
-  /** A peer record failed validation (SPEC §13.3). */
+  /** A peer record failed validation. */
   P2P_RECORD_INVALID: 'SW_P2P_RECORD_INVALID',
   /** `--p2p-engine opendht|both` without the OpenDHT C library (Debian `libopendht-c2`). Exit code 2. */
   OPENDHT_UNAVAILABLE: 'SW_OPENDHT_UNAVAILABLE',
@@ -58,7 +58,7 @@ export class SipwardenError extends Error {
 
 /**
  * A usage or configuration error. `where` names the flag (`--api-listen`), variable (`SIPWARDEN_API`)
- * or `file:line`; the CLI prints `sipwarden: error: <where>: <reason>` and exits 2 (SPEC §2.4).
+ * or `file:line`; the CLI prints `sipwarden: error: <where>: <reason>` and exits 2.
  */
 export class ConfigError extends SipwardenError {
   readonly where: string;

@@ -19,7 +19,7 @@ export function formatEndpoint(e: Endpoint): string {
 }
 
 /**
- * Prints the fixed SPEC §2.6 start-up line for a bound listener, e.g. `sipwarden: listening udp [::1]:5060`.
+ * Prints the fixed start-up line for a bound listener, e.g. `sipwarden: listening udp [::1]:5060`.
  * For p2p, `where` is the full multiaddr including `/p2p/<PeerId>`.
  */
 export function announceListening(kind: 'udp' | 'tcp' | 'tls' | 'http' | 'p2p' | 'opendht', where: Endpoint | string): void {

@@ -1,6 +1,6 @@
 /**
- * Process entry (`bin/sipwarden`): parses the command line, prints the fixed SPEC §2 lines, starts the node and
- * handles signals (SPEC §14). Everything else lives in node.ts and the components it wires.
+ * Process entry (`bin/sipwarden`): parses the command line, prints the fixed lines, starts the node and
+ * handles signals. Everything else lives in node.ts and the components it wires.
  */
 import { homedir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      // A second signal: give up on the graceful path (SPEC §14).
+      // A second signal: give up on the graceful path.
       process.exit(1);
     }
     stopping = true;

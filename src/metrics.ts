@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** RFC 3261 and extension methods kept as their own `method` label; everything else is `other` (SPEC §9.7). */
+/** RFC 3261 and extension methods kept as their own `method` label; everything else is `other`. */
 export const KNOWN_METHODS = new Set([
   'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO',
   'REFER', 'MESSAGE', 'UPDATE',
@@ -18,7 +18,7 @@ export function methodLabel(method: string): string {
 export class Metrics {
   readonly registry = new Registry();
 
-  // capture (SPEC §5, §7)
+  // capture
   readonly sipEvents: Counter<'transport' | 'method' | 'origin'> = new Counter({ name: 'sipwarden_sip_events_total', help: 'SIP requests recorded as events', labelNames: ['transport', 'method', 'origin'] as const, registers: [this.registry], collect: () => this.flushHot(this.sipEvents) });
   readonly sipMalformed = new Counter({ name: 'sipwarden_sip_malformed_total', help: 'Datagrams/messages that were not SIP requests', labelNames: ['transport', 'reason'] as const, registers: [this.registry] });
   readonly sipBudgetExceeded = new Counter({ name: 'sipwarden_sip_budget_exceeded_total', help: 'Parser budgets exceeded on a request that was still recorded', labelNames: ['budget'] as const, registers: [this.registry] });
@@ -34,7 +34,7 @@ export class Metrics {
   readonly credentialsCaptured = new Counter({ name: 'sipwarden_credentials_captured_total', help: 'Digest credentials captured', labelNames: ['password_source'] as const, registers: [this.registry] });
   readonly internalErrors = new Counter({ name: 'sipwarden_internal_errors_total', help: 'Unexpected errors contained to one packet, connection or record', labelNames: ['component'] as const, registers: [this.registry] });
 
-  // store (SPEC §8)
+  // store
   readonly storeBatchSeconds = new Histogram({ name: 'sipwarden_store_batch_seconds', help: 'Store batch transaction latency', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry] });
   readonly storeDropped = new Counter({ name: 'sipwarden_store_dropped_total', help: 'Events dropped because the store backlog was full', registers: [this.registry] });
   readonly storeQueueDepth = new Gauge({ name: 'sipwarden_store_queue_depth', help: 'Events waiting for the store writer', registers: [this.registry] });
@@ -44,7 +44,7 @@ export class Metrics {
   readonly storeRowsShed: Counter<'reason'> = new Counter({ name: 'sipwarden_store_rows_shed_total', help: 'Events not written as honey rows (still counted in ip_stats and number_stats), by reason', labelNames: ['reason'] as const, registers: [this.registry], collect: () => this.flushHot(this.storeRowsShed) });
   readonly storeUncounted = new Counter({ name: 'sipwarden_store_uncounted_total', help: 'Events without a row that could not be counted in an aggregate table either (tally bound reached, or lost at shutdown)', labelNames: ['table'] as const, registers: [this.registry] });
 
-  // sinks (SPEC §5.6, §10–§12)
+  // sinks
   readonly sinkDropped = new Counter({ name: 'sipwarden_sink_dropped_total', help: 'Events dropped by a sink queue or target', labelNames: ['sink'] as const, registers: [this.registry] });
   readonly sinkDelivered = new Counter({ name: 'sipwarden_sink_delivered_total', help: 'Events delivered by a sink', labelNames: ['sink'] as const, registers: [this.registry] });
   readonly sinkErrors = new Counter({ name: 'sipwarden_sink_errors_total', help: 'Sink delivery errors', labelNames: ['sink'] as const, registers: [this.registry] });
@@ -52,13 +52,13 @@ export class Metrics {
   readonly webhookPending = new Gauge({ name: 'sipwarden_webhook_outbox_pending', help: 'Webhook outbox entries pending', registers: [this.registry] });
   readonly webhookDead = new Gauge({ name: 'sipwarden_webhook_outbox_dead', help: 'Webhook outbox entries dead', registers: [this.registry] });
 
-  // API (SPEC §9)
+  // API
   readonly apiRequests = new Counter({ name: 'sipwarden_api_requests_total', help: 'API requests', labelNames: ['route', 'status'] as const, registers: [this.registry] });
 
   // block policy (enforce/policy.ts)
   readonly blockExcluded: Counter<'reason'> = new Counter({ name: 'sipwarden_block_excluded_total', help: 'Recorded events naming a never-blocked address (stored, never blocked or exported)', labelNames: ['reason'] as const, registers: [this.registry], collect: () => this.flushHot(this.blockExcluded) });
 
-  // P2P (SPEC §13)
+  // P2P
   readonly p2pRecordsReceived = new Counter({ name: 'sipwarden_p2p_records_received_total', help: 'Valid peer records stored', registers: [this.registry] });
   readonly p2pRecordsRejected = new Counter({ name: 'sipwarden_p2p_records_rejected_total', help: 'Peer records rejected', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly p2pRecordsPublished = new Counter({ name: 'sipwarden_p2p_records_published_total', help: 'Local events published to peers', registers: [this.registry] });

@@ -1,6 +1,6 @@
 /**
  * Composition root: the only place that wires components together. Builds config → store → sinks → p2p →
- * responder → capture → SIP listeners → API, and stops them in reverse (SPEC §14).
+ * responder → capture → SIP listeners → API, and stops them in reverse.
  */
 import { readFileSync } from 'node:fs';
 import { checkSinks, checkTlsFiles, ensureDataDir, explainStoreError, probeLine, summaryHead, summaryTail } from './cli/startup.js';
@@ -58,7 +58,7 @@ function describe(err: unknown): string {
 
 /**
  * Starts every configured component. Throws SipwardenError (exit 1) when an explicit listener cannot bind, no SIP
- * listener opened (unless -R), or the store cannot be opened (SPEC §2.4).
+ * listener opened (unless -R), or the store cannot be opened.
  */
 export async function startNode(config: Config): Promise<RunningNode> {
   setLineFormat(config.logFormat ?? 'text');
@@ -87,7 +87,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     // The store names its own component in its log lines (a second child binding would repeat the key).
     const store = createSqliteStore({ path: config.dbFile, metrics, logger, retentionDays: config.retentionDays, maxBacklog: config.storeBacklog, geo });
     // The webhook registers its outbox hook on the store, which must happen before the store starts so the rows
-    // are written inside the batch transaction (SPEC §12.1).
+    // are written inside the batch transaction.
     const sinks: Sink[] = [];
     if (config.webhookUrl) {
       sinks.push(
@@ -105,7 +105,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       );
     }
     if (config.jsonLog) {
-      // The JSON log runs in the store's writer thread, on the batches the store already sends there (SPEC §10:
+      // The JSON log runs in the store's writer thread, on the batches the store already sends there (the JSON-log format:
       // written off the capture path).
       store.addBatchObserverModule(jsonLogObserverSpec(config.jsonLogFile));
     }
@@ -163,7 +163,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
         metrics,
         logger: logger.child({ component: 'p2p' }),
         onPeerEvent: (event) => {
-          // /metrics counts events by origin (SPEC §9.7); local ones are counted by the capture pipeline.
+          // /metrics counts events by origin; local ones are counted by the capture pipeline.
           metrics.sipEvents.inc({ transport: event.transport.toLowerCase(), method: methodLabel(event.method), origin: 'peer' });
           toSinks(event);
         },

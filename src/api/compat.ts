@@ -1,5 +1,5 @@
 /**
- * SentryPeer's routes (SPEC §9.5–§9.6), byte for byte, served from the aggregate tables by the reader worker.
+ * SentryPeer's routes, byte for byte, served from the aggregate tables by the reader worker.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizeIp } from '../config/net.js';

@@ -1,6 +1,6 @@
 /**
  * Pure text formatting shared by the reader worker and the routes: RFC 3339 times, SentryPeer's pretty list
- * items (SPEC §9.5), opaque cursors and the blocklist export formats (issue 5 item 3).
+ * items, opaque cursors and the blocklist export formats (issue 5 item 3).
  */
 import { ApiError } from './protocol.js';
 
@@ -46,7 +46,7 @@ export function compatItem(key: string, value: string, seenLast: string | null, 
   );
 }
 
-/** Opening of a pretty SentryPeer list body: `{"<x>_total": N, "<x>": [` (SPEC §9.5). */
+/** Opening of a pretty SentryPeer list body: `{"<x>_total": N, "<x>": [`. */
 export function compatOpen(totalKey: string, listKey: string, total: number): string {
   return `{\n  ${JSON.stringify(totalKey)}: ${total},\n  ${JSON.stringify(listKey)}: [\n`;
 }

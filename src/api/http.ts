@@ -1,5 +1,5 @@
 /**
- * HTTP details shared by every route (SPEC §9.2–§9.4): header order, error bodies, path decoding, content
+ * HTTP details shared by every route: header order, error bodies, path decoding, content
  * negotiation, timing-safe token checks, and sending strings or worker streams.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -8,12 +8,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { APP_NAME, VERSION } from '../version.js';
 import type { Reader } from './reader.js';
 
-/** SP's exact content types (SPEC §9.3). */
+/** SP's exact content types. */
 export const JSON_TYPE = 'application/json';
 export const HTML_TYPE = 'text/html';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
 
-/** The fixed bodies of SPEC §9.5 (*lit*). */
+/** The fixed bodies.5 (*lit*). */
 export const LIT = {
   root: '{"status": "OK"}',
   healthHtml: `<html><body><h1>Hello from ${APP_NAME}!</h1><h2>All is well!</h2></body></html>`,
@@ -24,7 +24,7 @@ export const LIT = {
   tooMany: '{"error": "Too many requests"}',
 } as const;
 
-/** Methods every route answers (SPEC §9.4). */
+/** Methods every route answers. */
 export const ALLOW = 'GET, HEAD, OPTIONS';
 
 /** Path the URL rewriter gives a request whose path is not valid percent-encoding. */
@@ -40,12 +40,12 @@ export function messageBody(message: string): string {
   return `{"message": ${JSON.stringify(message)}}`;
 }
 
-/** Pretty JSON (SPEC §1.2). */
+/** Pretty JSON. */
 export function pretty(v: unknown): string {
   return JSON.stringify(v, null, 2);
 }
 
-/** Lowercase names of the headers that lead every answer, in order, after Date (SPEC §9.3). */
+/** Lowercase names of the headers that lead every answer, in order, after Date. */
 const LEADING = ['content-type', 'access-control-allow-origin', 'x-powered-by', 'x-sipwarden-version'];
 
 /**
@@ -95,7 +95,7 @@ function firstHeader(reply: FastifyReply): string | undefined {
 }
 
 /**
- * onRequest hook body: sets the leading headers first, in SPEC §9.3 order, so later writes of the same names keep
+ * onRequest hook body: sets the leading headers first,.3 order, so later writes of the same names keep
  * these positions and {@link orderHeaders} has nothing to move. `content-type` is a placeholder until the route sets it.
  */
 export function leadHeaders(reply: FastifyReply): void {
@@ -107,7 +107,7 @@ export function leadHeaders(reply: FastifyReply): void {
 }
 
 /**
- * Decodes the whole path once (SPEC §9.4: `%2B` → `+`, literal `+` kept) and re-encodes each segment, so the
+ * Decodes the whole path once (the API contract: `%2B` → `+`, literal `+` kept) and re-encodes each segment, so the
  * router matches decoded text and hands decoded parameters to the routes. The query is kept as sent.
  */
 export function rewriteUrl(url: string): string {
@@ -124,7 +124,7 @@ export function rewriteUrl(url: string): string {
   return decoded.split('/').map(encodeURIComponent).join('/') + query;
 }
 
-/** SPEC §9.5: JSON when Content-Type starts with application/json, or Accept names it with q > 0. */
+/** JSON when Content-Type starts with application/json, or Accept names it with q > 0. */
 export function wantsJson(req: FastifyRequest): boolean {
   const ct = req.headers['content-type'];
   if (typeof ct === 'string' && ct.trim().toLowerCase().startsWith('application/json')) return true;
@@ -173,7 +173,7 @@ export const BUFFER_ROWS = 2000;
 
 /**
  * Sends a worker stream: small results are collected and sent with a Content-Length (the exact headers of
- * SPEC §9.3); big ones are streamed chunked, memory bounded. HEAD never pulls a big body.
+ * the API contract); big ones are streamed chunked, memory bounded. HEAD never pulls a big body.
  */
 export async function sendStream(
   req: FastifyRequest, reply: FastifyReply, status: number, type: string,

@@ -1,7 +1,7 @@
 import type { BlockPolicy } from '../enforce/policy.js';
 
 /**
- * Messages between the API's main thread (fastify) and its reader worker (SPEC §5.6: long reads never run on the
+ * Messages between the API's main thread (fastify) and its reader worker (the capture rules: long reads never run on the
  * capture thread). Every read is a request with an id; big bodies are pulled chunk by chunk, so a slow client
  * keeps at most one chunk per stream in memory on either side.
  */
@@ -36,7 +36,7 @@ export interface StreamHead {
 /** Data given to the worker at start. */
 export interface WorkerInit {
   dbPath: string;
-  /** `--allow` CIDRs: never listed or exported (SPEC §5.5). */
+  /** `--allow` CIDRs: never listed or exported. */
   allow: string[];
   /** The changing never-blocked lists as known when the worker starts. */
   excluded?: ExcludedLists;

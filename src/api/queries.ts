@@ -1,6 +1,6 @@
 /**
  * Every read the API makes, as synchronous functions over a read-only better-sqlite3 connection. They run in the
- * reader worker (SPEC §5.6), never on the capture thread. Lists read the aggregate tables (SPEC §9.6); `honey`
+ * reader worker, never on the capture thread. Lists read the aggregate tables; `honey`
  * is read only by events, per-IP/number details (bounded samples) and the hourly series.
  */
 import Database from 'better-sqlite3';
@@ -225,7 +225,7 @@ export class Queries {
     this.db = null;
   }
 
-  // ---- compat lookups (SPEC §9.5) ----
+  // ---- compat lookups ----
 
   ipExists(ip: string): boolean {
     if (this.allow.matches(ip)) return false;
@@ -559,7 +559,7 @@ export class Queries {
   // ---- streams (own connection, own snapshot) ----
 
   /**
-   * A SentryPeer list (SPEC §9.5–§9.6) as a stream of pretty JSON: `/ip-addresses`, `/numbers`, `/user-agents`,
+   * A SentryPeer list as a stream of pretty JSON: `/ip-addresses`, `/numbers`, `/user-agents`,
    * `/sip-methods`. Head total = number of items.
    */
   openCompatList(kind: 'ip' | 'number' | 'ua' | 'method' | 'country'): OpenStream {
@@ -616,7 +616,7 @@ export class Queries {
     });
   }
 
-  /** `/ip-addresses/ipset`: addresses one per line, IPv4 then IPv6, numeric order (SPEC §9.5). */
+  /** `/ip-addresses/ipset`: addresses one per line, IPv4 then IPv6, numeric order. */
   openIpset(family: 4 | 6 | null): OpenStream {
     return this.openSnapshot((db) => {
       const v4: number[] = [];

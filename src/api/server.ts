@@ -1,7 +1,7 @@
 /**
- * The REST API (SPEC §9): fastify 5 on every `--api-listen` endpoint (IPv4 and IPv6, optional TLS), with the
+ * The REST API: fastify 5 on every `--api-listen` endpoint (IPv4 and IPv6, optional TLS), with the
  * SentryPeer-compatible routes, `/api/v1`, exports, OpenAPI, bearer auth, per-source rate limit and `/metrics`.
- * All database reads happen in a reader worker with its own read-only connections (SPEC §5.6).
+ * All database reads happen in a reader worker with its own read-only connections.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -64,7 +64,7 @@ export interface ApiServer extends Startable {
   ready(): Promise<void>;
 }
 
-/** Route URL patterns (as registered) that skip the bearer check: their own auth or none (SPEC §9.2). */
+/** Route URL patterns (as registered) that skip the bearer check: their own auth or none. */
 const PUBLIC_ROUTES = new Set(['/health-check', '/api/:key/banned', '/api/:key/banned/:id']);
 
 /** Builds the API. Nothing binds until `start()`. */

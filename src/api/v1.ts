@@ -1,5 +1,5 @@
 /**
- * `/api/v1` (SPEC §9.7, issue 5 items 2–3): paged JSON lists with opaque keyset cursors, stats, peers, the
+ * `/api/v1` (issue 5 items 2–3): paged JSON lists with opaque keyset cursors, stats, peers, the
  * blocklist exports and the APIBAN-compatible feed. Every route declares request and response schemas; the
  * OpenAPI document is generated from them.
  */

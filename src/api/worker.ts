@@ -1,5 +1,5 @@
 /**
- * The API's reader worker (SPEC §5.6): owns read-only sqlite connections and runs every query and export off
+ * The API's reader worker: owns read-only sqlite connections and runs every query and export off
  * the capture thread. Streams are pulled one chunk per `next`, so memory stays bounded whatever the row count.
  */
 import { parentPort, workerData } from 'node:worker_threads';

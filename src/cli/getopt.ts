@@ -1,5 +1,5 @@
 /**
- * A small getopt/getopt_long work-alike (SPEC §2.1). We use our own instead of commander because every error
+ * A small getopt/getopt_long work-alike. We use our own instead of commander because every error
  * must be exactly one line naming the flag as the user typed it, and `config.sources` needs to know which
  * flags were given; commander's parsing rules and output would have to be overridden piece by piece.
  *

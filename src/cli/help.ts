@@ -11,7 +11,7 @@ function defaultOf(def: SettingDef): string | null {
   return String(v);
 }
 
-/** The full help text (SPEC §2.2: all flags), ending with a newline. */
+/** The full help text (the command-line contract: all flags), ending with a newline. */
 export function helpText(): string {
   const rows: [string, string][] = [
     ['-h, --help', 'print this help and exit'],

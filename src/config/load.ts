@@ -1,5 +1,5 @@
 /**
- * Builds the effective configuration (SPEC §2–§4): defaults < TOML file < environment < command line, then
+ * Builds the effective configuration: defaults < TOML file < environment < command line, then
  * cross-field validation. Pure apart from reading the TOML file and checking that named files exist:
  * nothing is bound, created or written, so `sipwarden config check` can share it.
  */
@@ -133,7 +133,7 @@ function parseCli(argv: readonly string[], cwd: string): CliParse | { help: true
 
 // ---------------------------------------------------------------- environment
 
-/** SPEC §3.2: on for any value, even empty, except 0/false/no/off. */
+/** on for any value, even empty, except 0/false/no/off. */
 export function envBool(raw: string): boolean {
   return !FALSE_WORDS.has(raw.trim().toLowerCase());
 }
@@ -276,7 +276,7 @@ interface ConfigCandidate {
 }
 
 /**
- * SPEC §4.1: `-g`, else the environment, else `$XDG_CONFIG_HOME/sipwarden/config.toml`, else `~/.config/…`.
+ * `-g`, else the environment, else `$XDG_CONFIG_HOME/sipwarden/config.toml`, else `~/.config/…`.
  * After sipwarden's own default path comes SentryPeer's (its config library's path,
  * `$XDG_CONFIG_HOME/sentrypeer/default-config.toml`, else `~/.config/sentrypeer/default-config.toml`), so a
  * SentryPeer host keeps its settings. Returns the candidates in order; the first that exists is read.
@@ -411,7 +411,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: string, 
   const sources: Record<string, ConfigSource> = {};
   for (const [k, g] of given) sources[k] = g.source;
 
-  // Data dir (SPEC §8.1): --data-dir, else the directory of -f, else the working directory.
+  // Data dir: --data-dir, else the directory of -f, else the working directory.
   const dbGiven = given.get('dbFile');
   let dataDir = cwd;
   if (given.has('dataDir')) dataDir = given.get('dataDir')!.value as string;

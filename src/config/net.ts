@@ -131,7 +131,7 @@ export function isLoopback(ip: string): boolean {
 }
 
 /**
- * Parses `A:P` (SPEC §2.3): `1.2.3.4:5060` or `[2001:db8::1]:5060`; port 0..65535 (0 = ephemeral).
+ * Parses `A:P`: `1.2.3.4:5060` or `[2001:db8::1]:5060`; port 0..65535 (0 = ephemeral).
  * The address is normalised (see {@link normalizeIp}). `null` if malformed.
  */
 export function parseEndpoint(text: string): Endpoint | null {
@@ -240,7 +240,7 @@ function fastV4(s: string): number {
   return acc * 256 + part;
 }
 
-/** An allow-list matcher (SPEC §5.5). */
+/** An allow-list matcher. */
 export interface IpMatcher {
   /** True when `ip` lies in any of the CIDRs; IPv4-mapped IPv6 is matched as IPv4. */
   matches(ip: string): boolean;

@@ -1,5 +1,5 @@
 /**
- * The settings catalogue (SPEC §2–§4): one row per setting, naming its flags, environment variables and
+ * The settings catalogue: one row per setting, naming its flags, environment variables and
  * TOML keys, its parser and its help text. `load.ts` applies the layers; `cli/help.ts` prints the table.
  */
 import { resolve } from 'node:path';
@@ -269,7 +269,7 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'dbFile', long: 'db-file', short: 'f', kind: 'value', parse: path, arg: 'FILE', spEnv: 'DB_FILE', help: 'sqlite database', defaultText: '<data-dir>/sipwarden.db' }),
   def({ key: 'jsonLog', long: 'json-log', short: 'j', kind: 'bool', spEnv: 'JSON_LOG', help: 'write the JSON event log' }),
   def({ key: 'jsonLogFile', long: 'json-log-file', short: 'l', kind: 'value', parse: path, arg: 'FILE', spEnv: 'JSON_LOG_FILE', help: 'JSON log file (implies -j)', defaultText: '<data-dir>/sipwarden_json.log' }),
-  def({ key: 'responsive', long: 'responsive', short: 'r', kind: 'bool', spEnv: 'SIP_RESPONSIVE', help: 'answer SIP requests (SPEC §7)' }),
+  def({ key: 'responsive', long: 'responsive', short: 'r', kind: 'bool', spEnv: 'SIP_RESPONSIVE', help: 'answer SIP requests' }),
   def({ key: 'sipDisable', long: 'sip-disable', short: 'R', kind: 'bool', spEnv: 'SIP_DISABLE', help: 'open no SIP listeners (API/P2P-only node)' }),
   def({ key: 'sipListen', long: 'sip-listen', kind: 'list', parse: endpoint, arg: 'A:P', help: 'SIP UDP+TCP listener (repeatable)', defaultText: '0.0.0.0:5060, [::]:5060' }),
   def({ key: 'tlsListen', long: 'tls-listen', short: 'z', kind: 'list', parse: endpoint, arg: 'A:P', spEnv: 'TLS_LISTEN_ADDRESS', toml: ['tls_listen', 'tls_listen_address'], help: 'SIP TLS listener (repeatable)', defaultText: '0.0.0.0:5061, [::]:5061' }),
@@ -346,7 +346,7 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'firewallCleanup', long: 'firewall-cleanup', kind: 'bool', help: 'delete the firewall table/sets on stop (default: keep them; elements expire by themselves)' }),
 ];
 
-/** Defaults (SPEC §2.3); `dataDir`, `dbFile`, `jsonLogFile` are derived in load.ts. */
+/** Defaults; `dataDir`, `dbFile`, `jsonLogFile` are derived in load.ts. */
 export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogFile'> = {
   verbose: false,
   debug: false,

@@ -1,6 +1,6 @@
 import type { Endpoint } from '../lifecycle.js';
 
-/** Responsive profiles (SPEC §7.4–§7.5). */
+/** Responsive profiles. */
 export const PROFILES = ['freepbx', 'asterisk', 'freeswitch', 'sentrypeer-classic', 'reject-404', 'redirect'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
@@ -23,14 +23,14 @@ export type P2pShareMode = (typeof P2P_SHARE_MODES)[number];
 export type ConfigSource = 'default' | 'file' | 'env' | 'cli';
 
 /**
- * The effective, validated, frozen configuration (SPEC §2–§4). Built once by `loadConfig()` from
+ * The effective, validated, frozen configuration. Built once by `loadConfig()` from
  * defaults < TOML < environment < CLI, then sliced per component. Paths are absolute (resolved against the
  * working directory). Keys are camelCase forms of the long flags.
  */
 export interface Config {
   verbose: boolean;
   debug: boolean;
-  /** Data directory (SPEC §8.1): `--data-dir`, else dir of `-f`, else the working directory. */
+  /** Data directory: `--data-dir`, else dir of `-f`, else the working directory. */
   dataDir: string;
   /** sqlite file: `-f`, else `<dataDir>/sipwarden.db`. */
   dbFile: string;
@@ -74,7 +74,7 @@ export interface Config {
   redirectUri: string | null;
   serverHeader: string | null;
   retentionDays: number;
-  /** CIDRs never recorded or shared (SPEC §5.5), normalised text. */
+  /** CIDRs never recorded or shared, normalised text. */
   allow: string[];
   p2pShare: P2pShareMode;
   p2pVerifiedOnly: boolean;
@@ -146,7 +146,7 @@ export interface Config {
   tcpIdleTimeout: number;
   tcpMaxConnectionsPerSource: number;
   tcpMaxConnections: number;
-  /** Replies per second per source IP (SPEC §7.2). */
+  /** Replies per second per source IP. */
   replyRateLimit: number;
   /** Events held for the store writer before rows are shed (their counts still reach the aggregates). */
   storeBacklog: number;

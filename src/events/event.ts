@@ -12,7 +12,7 @@ export type CollectedMethod = 'passive' | 'responsive';
 export const NOT_FOUND = 'NOT_FOUND';
 
 /**
- * Digest credentials an attacker sent (SPEC §7.6), plus a clear-text password when one could be recovered
+ * Digest credentials an attacker sent, plus a clear-text password when one could be recovered
  * (sipvicious From tag). Every digest field is the raw parameter value, unquoted; null when absent.
  */
 export interface CapturedAuth {
@@ -38,7 +38,7 @@ export interface CapturedAuth {
 
 /**
  * The one event envelope (design.md §2): produced by capture (or by the P2P receiver), consumed by the store,
- * JSON log, syslog, webhook, API and peers. Field meanings follow SPEC §6.1.
+ * JSON log, syslog, webhook, API and peers. Field meanings are documented in docs/STORE.md and docs/SINKS.md.
  */
 export interface HoneypotEvent {
   eventUuid: string;
@@ -55,10 +55,10 @@ export interface HoneypotEvent {
   method: string;
   requestUriUser: string | null;
   toUser: string | null;
-  /** SPEC §6.2; `NOT_FOUND` when nothing applies. */
+  /** the event fields; `NOT_FOUND` when nothing applies. */
   calledNumber: string;
   calledNumberE164: string | null;
-  /** Escaped first User-Agent (SPEC §6.1), `NOT_FOUND` if missing. */
+  /** Escaped first User-Agent, `NOT_FOUND` if missing. */
   userAgent: string;
   /** Message bytes as UTF-8 (U+FFFD for invalid sequences). */
   sipMessage: string;
@@ -72,7 +72,7 @@ export interface HoneypotEvent {
   /** Final status we sent (or decided to send), null when none. */
   responseCode: number | null;
   auth: CapturedAuth | null;
-  /** SPEC §6.1: TCP/TLS, or a UDP request echoing a nonce or To-tag we sent to that address. */
+  /** TCP/TLS, or a UDP request echoing a nonce or To-tag we sent to that address. */
   sourceVerified: boolean;
   sourceCountry: string | null;
   sourceCity: string | null;
@@ -98,7 +98,7 @@ export function nowNs(): bigint {
   return anchorNs + process.hrtime.bigint();
 }
 
-/** Formats epoch nanoseconds as SPEC §6.1's UTC `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`. */
+/** Formats epoch nanoseconds as the event fields' UTC `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`. */
 let cachedSecond = -1n;
 let cachedPrefix = '';
 
@@ -113,7 +113,7 @@ export function formatEventTimestamp(ns: bigint): string {
   return cachedPrefix + (ns % 1_000_000_000n).toString().padStart(9, '0');
 }
 
-/** Parses a SPEC §6.1 timestamp back to epoch microseconds; null when it does not have that exact form. */
+/** Parses a event fields timestamp back to epoch microseconds; null when it does not have that exact form. */
 export function parseEventTimestamp(ts: string): number | null {
   const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{9})$/.exec(ts);
   if (!m) return null;

@@ -2,7 +2,7 @@ import { APP_NAME, VERSION } from '../version.js';
 import type { HoneypotEvent } from './event.js';
 import { escapeAttackerText } from '../text/escape.js';
 
-/** `auth` object of the JSON log (SPEC §10 key 22). */
+/** `auth` object of the JSON log (JSON-log key 22). */
 export interface JsonLogAuth {
   username: string | null;
   realm: string | null;
@@ -14,7 +14,7 @@ export interface JsonLogAuth {
 }
 
 /**
- * The JSON-log object (SPEC §10). Keys 1–13 are SentryPeer's, in SentryPeer's order, always strings; 14–25
+ * The JSON-log object. Keys 1–13 are SentryPeer's, in SentryPeer's order, always strings; 14–25
  * are ours, null when empty. The webhook body and P2P payload are this same object, so they never drift.
  */
 export interface JsonLogRecord {
@@ -45,7 +45,7 @@ export interface JsonLogRecord {
   source_verified: boolean | null;
 }
 
-/** Builds the SPEC §10 object for an event, with keys in the contract's order. */
+/** Builds the JSON-log object for an event, with keys in the contract's order. */
 export function toJsonLogRecord(e: HoneypotEvent): JsonLogRecord {
   return {
     app_name: APP_NAME,

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Endpoint } from '../lifecycle.js';
 
-/** Default P2P port (SentryPeer's 4222, SPEC §13.1). */
+/** Default P2P port (SentryPeer's 4222). */
 export const DEFAULT_P2P_PORT = 4222;
 
 /** `/ip4/<ip>/tcp/<port>` or `/ip6/<ip>/tcp/<port>` for a listen endpoint. */

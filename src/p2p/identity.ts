@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { Ed25519PrivateKey, PrivateKey } from '@libp2p/interface';
 
-/** File name of the node's libp2p identity inside the data dir (SPEC §8.1, §13.1). */
+/** File name of the node's libp2p identity inside the data dir. */
 export const IDENTITY_FILE = 'p2p-identity.key';
 
 /**

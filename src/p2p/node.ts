@@ -1,5 +1,5 @@
 /**
- * Peer-to-peer sharing (SPEC §13): a libp2p node (TCP, Noise, Yamux, identify, ping, gossipsub with
+ * Peer-to-peer sharing: a libp2p node (TCP, Noise, Yamux, identify, ping, gossipsub with
  * StrictSign) that publishes signed records of local events, validates and delivers peers' records, and
  * catches up with each peer over `/sipwarden/bad-actors-sync/1.0.0`.
  */
@@ -56,9 +56,9 @@ export interface P2pNodeInit {
   logger: Logger;
   /** Valid, new peer events: the composition root stores them and sends them to the JSON log, syslog, webhook. */
   onPeerEvent: (event: HoneypotEvent) => void;
-  /** `--allow` matcher (SPEC §5.5): such sources are never shared, and peer records about them are ignored. */
+  /** `--allow` matcher: such sources are never shared, and peer records about them are ignored. */
   isAllowedSource: (ip: string) => boolean;
-  /** Gossip records accepted per signing peer per second (100, SPEC §13.3). */
+  /** Gossip records accepted per signing peer per second (100). */
   perPeerRecordsPerSecond?: number;
   /** Gossip records accepted per second from all peers together (1000; 0 = no cap). */
   totalRecordsPerSecond?: number;
@@ -72,11 +72,11 @@ export interface P2pNodeInit {
   resyncIntervalMs?: number;
   /** First redial delay for a lost `-b` peer, ms (2,000; doubles up to 60 s). */
   redialMinMs?: number;
-  /** Print the SPEC §2.6 `listening p2p` lines and the open-node warning (true). */
+  /** Print the `listening p2p` lines and the open-node warning (true). */
   announce?: boolean;
 }
 
-/** Local events waiting to be signed: bounded like every sink queue (SPEC §5.6). */
+/** Local events waiting to be signed: bounded like every sink queue. */
 const QUEUE_MAX = 10_000;
 /** Signing work per macrotask, so a burst of local events never holds the capture thread long. */
 const DRAIN_BUDGET_MS = 5;
@@ -212,7 +212,7 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
     return TopicValidatorResult.Accept;
   };
 
-  /** Gossip topic validator: rate caps first (cheap), then SPEC §13.3. */
+  /** Gossip topic validator: rate caps first (cheap), then the peer-to-peer contract. */
   const validateGossip = (propagationSource: PeerId, msg: Message): TopicValidatorResult => {
     const from = propagationSource.toString();
     metrics.p2pBytes.labels({ direction: 'in' }).inc(msg.data.byteLength);
@@ -309,7 +309,7 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
 
   // ---- catch-up ---------------------------------------------------------------------------------------
 
-  /** Pages through a peer's records after our cursor for it (SPEC §13.4). One run per peer at a time. */
+  /** Pages through a peer's records after our cursor for it. One run per peer at a time. */
   const catchUp = async (peer: PeerId): Promise<void> => {
     const id = peer.toString();
     if (syncing.has(id) || stopping || !node) return;
@@ -415,7 +415,7 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
       node = await createLibp2p<Services>({
         privateKey: key,
         addresses: { listen },
-        // A default listener of a missing address family must not stop the node (SPEC §2.4).
+        // A default listener of a missing address family must not stop the node.
         transportManager: { faultTolerance: explicitListen ? FaultTolerance.FATAL_ALL : FaultTolerance.NO_FATAL },
         transports: [tcp()],
         connectionEncrypters: [noise()],
@@ -530,7 +530,7 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
     },
 
     offer(event) {
-      // Only our own captures are shared; peer events are never republished (SPEC §13.2).
+      // Only our own captures are shared; peer events are never republished.
       if (event.origin !== 'local' || stopping) return;
       if (config.p2pVerifiedOnly && !event.sourceVerified) return;
       if (init.isAllowedSource(event.sourceIp)) return;

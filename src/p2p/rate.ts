@@ -1,6 +1,6 @@
 /**
  * Token bucket: `rate` tokens per second, bursts up to `burst`. Used for the per-peer gossip cap
- * (SPEC §13.3: ≤100 records/s per peer) and the total records/s and bytes/s caps.
+ * (the peer-to-peer contract: ≤100 records/s per peer) and the total records/s and bytes/s caps.
  */
 export class TokenBucket {
   private tokens: number;

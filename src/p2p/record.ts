@@ -1,5 +1,5 @@
 /**
- * Signed peer records (SPEC §13.2) and their validation (SPEC §13.3). Pure code over bytes and node:crypto,
+ * Signed peer records and their validation. Pure code over bytes and node:crypto,
  * no libp2p: the same functions serve gossip, catch-up and tests.
  */
 import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
@@ -10,16 +10,16 @@ import { parseEventTimestamp, type CapturedAuth, type HoneypotEvent } from '../e
 import { toJsonLogRecord, type JsonLogRecord } from '../events/json-log.js';
 import { escapeAttackerText } from '../log.js';
 
-/** Gossip topic (SPEC §13.2). */
+/** Gossip topic. */
 export const TOPIC = 'sipwarden/bad-actors/1';
 /** Domain separation prefix of the record signature. */
 export const SIGNATURE_PREFIX = 'sipwarden-record-v1:';
-/** Largest accepted envelope, bytes (SPEC §13.3). */
+/** Largest accepted envelope, bytes. */
 export const MAX_RECORD_BYTES = 64 * 1024;
 /** How far in the future a record's timestamp may be. */
 export const MAX_FUTURE_US = 5 * 60 * 1_000_000;
 
-/** The wire envelope, key order as SPEC §13.2 writes it. */
+/** The wire envelope, key order as the peer-to-peer contract writes it. */
 export interface Envelope {
   v: 1;
   peer_id: string;
@@ -65,7 +65,7 @@ export function createRecordSigner(peerId: string, rawPrivateKey: Uint8Array): R
 }
 
 /**
- * The record payload of a local event: its SPEC §10 object minus what the share policy excludes.
+ * The record payload of a local event: its JSON-log format object minus what the share policy excludes.
  * `no-credentials` (default) blanks `auth.password`; `no-raw` also drops the message text and bytes.
  */
 export function sharedRecord(event: HoneypotEvent, share: P2pShareMode): JsonLogRecord {
@@ -108,7 +108,7 @@ export interface ValidateContext {
   ourNodeId: string;
   /** Our PeerId: our own records served back by catch-up are ignored, not rejected. */
   ourPeerId: string;
-  /** Allowlist (SPEC §13.1); absent = every signer is allowed. */
+  /** Allowlist; absent = every signer is allowed. */
   isAllowedPeer?: (peerId: string) => boolean;
   /** For gossip: the signer of the gossipsub message, which must be the envelope's signer. */
   gossipSigner?: string;
@@ -159,7 +159,7 @@ const isNullablePort = (v: unknown): boolean =>
   v === null || v === undefined || (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535);
 
 /**
- * Validates one envelope per SPEC §13.3. Checks run cheapest first; the signature before anything that
+ * Validates one envelope. Checks run cheapest first; the signature before anything that
  * trusts the payload. Returns the decoded record, or why it is rejected (`own` = ours, ignore silently).
  */
 export function validateEnvelope(bytes: Uint8Array, ctx: ValidateContext): ValidateResult {
@@ -222,7 +222,7 @@ export function validateEnvelope(bytes: Uint8Array, ctx: ValidateContext): Valid
       if (!isNullableString(a[k])) return { ok: false, reason: 'bad_key_type' };
     }
   }
-  // A record is its publisher's own capture: peer events are never republished (SPEC §13.2).
+  // A record is its publisher's own capture: peer events are never republished.
   if (r.origin !== null && r.origin !== undefined && r.origin !== 'local') return { ok: false, reason: 'forged_origin' };
   if (r.origin_peer_id !== null && r.origin_peer_id !== undefined && r.origin_peer_id !== signer) {
     return { ok: false, reason: 'forged_origin' };
@@ -241,7 +241,7 @@ export function validateEnvelope(bytes: Uint8Array, ctx: ValidateContext): Valid
 
 /**
  * The peer event for a validated record: `origin` = `peer`, `origin_peer_id` = signer, the record's own node
- * id, timestamp and fields, and the envelope kept for `peer_records` (SPEC §13.3).
+ * id, timestamp and fields, and the envelope kept for `peer_records`.
  */
 export function recordToEvent(rec: JsonLogRecord, signer: string, envelopeText: string): HoneypotEvent {
   const auth: CapturedAuth | null = rec.auth
@@ -277,7 +277,7 @@ export function recordToEvent(rec: JsonLogRecord, signer: string, envelopeText: 
     toUser: rec.to_user == null ? null : escapeAttackerText(rec.to_user),
     calledNumber: rec.called_number,
     calledNumberE164: rec.called_number_e164 ?? null,
-    // Re-escape: the origin should have, but a peer's text is attacker-reachable too (SPEC §6.1).
+    // Re-escape: the origin should have, but a peer's text is attacker-reachable too.
     userAgent: escapeAttackerText(rec.sip_user_agent),
     sipMessage: rec.sip_message,
     sipMessageRaw: rec.sip_message_base64 ? Buffer.from(rec.sip_message_base64, 'base64') : null,

@@ -1,5 +1,5 @@
 /**
- * Catch-up protocol (SPEC §13.4): `/sipwarden/bad-actors-sync/1.0.0`, length-prefixed JSON frames.
+ * Catch-up protocol: `/sipwarden/bad-actors-sync/1.0.0`, length-prefixed JSON frames.
  * Request `{"after": cursor|null, "limit": n}`; answer: envelope frames oldest first, then `{"next": cursor}`.
  * The cursor is our `peer_records.record_id` as a decimal string (opaque to the peer).
  */
@@ -9,11 +9,11 @@ import { lpStream } from '@libp2p/utils';
 import { MAX_RECORD_BYTES } from './record.js';
 
 export const SYNC_PROTOCOL = '/sipwarden/bad-actors-sync/1.0.0';
-/** Largest page a request may ask for (SPEC §13.4). */
+/** Largest page a request may ask for. */
 export const MAX_PAGE = 10_000;
 /** `after: null` means the last 24 h. */
 export const FIRST_SYNC_WINDOW_US = 24 * 3600 * 1_000_000;
-/** Rows read per query: keeps each synchronous sqlite call short (SPEC §5.6: ≤10 ms on the capture thread). */
+/** Rows read per query: keeps each synchronous sqlite call short (the capture rules: ≤10 ms on the capture thread). */
 const CHUNK = 250;
 /** Largest request frame we read. */
 const MAX_REQUEST_BYTES = 1024;

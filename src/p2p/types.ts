@@ -1,4 +1,4 @@
-/** One peer as `/api/v1/peers` shows it (SPEC §13, issue 7). */
+/** One peer as `/api/v1/peers` shows it (issue 7). */
 export interface PeerInfo {
   /** base58 PeerId. */
   id: string;

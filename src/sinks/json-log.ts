@@ -20,7 +20,7 @@ export interface JsonLogOptions {
 
 /** Metric label of the JSON log's counters. */
 export const JSON_LOG_SINK = 'json_log';
-/** Mode of a file we create (SPEC §10). */
+/** Mode of a file we create. */
 const FILE_MODE = 0o640;
 /** At most one stderr line per this many ms: a full disk must not turn into a log storm. */
 const ERROR_LINE_INTERVAL_MS = 10_000;
@@ -44,7 +44,7 @@ function countLines(buf: Buffer, end: number): number {
 }
 
 /**
- * JSON log (SPEC §10): one compact §10 object + `\n` per event (local or peer), appended. Built by the store as a
+ * JSON log: one compact §10 object + `\n` per event (local or peer), appended. Built by the store as a
  * batch observer ({@link import('../store/observers.js').BatchObserverSpec}), so it runs in the store's writer
  * thread and sees every accepted event once, in order, in the batches the store commits: formatting and writing
  * never sit on the capture thread. Each batch is one `write(2)` of whole lines (looped on a short write).

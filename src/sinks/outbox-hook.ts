@@ -1,5 +1,5 @@
 /**
- * The webhook outbox writer (SPEC §12.1) as a store batch hook. It lives in its own small module so the store
+ * The webhook outbox writer as a store batch hook. It lives in its own small module so the store
  * can load it in its writer thread (`addBatchHookModule`) and run it inside the very transaction that inserts
  * the `honey` rows; with the main-thread writer it runs there, also inside that transaction.
  */
@@ -8,7 +8,7 @@ import type { HoneypotEvent } from '../events/event.js';
 import { toJsonLogLine } from '../events/json-log.js';
 import type { BatchHook } from '../store/types.js';
 
-/** The SPEC §10 object as one compact line without `\n`: the webhook body. */
+/** The JSON-log format object as one compact line without `\n`: the webhook body. */
 export function webhookBody(e: HoneypotEvent): string {
   const line = toJsonLogLine(e);
   return line.slice(0, -1);

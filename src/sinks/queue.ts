@@ -2,7 +2,7 @@ import type { HoneypotEvent } from '../events/event.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 
-/** SPEC §5.6 bounds: a sink queue holds at most this many events… */
+/** Sink bounds: a sink queue holds at most this many events… */
 export const SINK_QUEUE_MAX_EVENTS = 10_000;
 /** …or this many (estimated) bytes, whichever is reached first. */
 export const SINK_QUEUE_MAX_BYTES = 16 * 1024 * 1024;
@@ -25,7 +25,7 @@ export interface SinkQueueInit<T> {
 }
 
 /**
- * Bounded FIFO between capture and a sink (SPEC §5.6). `offer` is O(1) and never blocks or throws; the
+ * Bounded FIFO between capture and a sink. `offer` is O(1) and never blocks or throws; the
  * drain runs on a later macrotask (setImmediate), so the sink's work never sits inside the capture
  * callback. Overflow drops the new item and counts `sipwarden_sink_dropped_total{sink}`.
  */

@@ -22,7 +22,7 @@ export interface SyslogSinkInit {
   hostname?: string;
   /** Process id written as `IDENT[PID]`. Default `process.pid`. */
   pid?: number;
-  /** Time between reconnect attempts after a failure, ms. Default 10,000 (SPEC §11). */
+  /** Time between reconnect attempts after a failure, ms. Default 10,000. */
   retryMs?: number;
 }
 
@@ -83,14 +83,14 @@ export function escapeSyslogWord(s: string): string {
   return out || 'NOT_FOUND';
 }
 
-/** The SPEC §11 message text after `IDENT[PID]: `. */
+/** The syslog format message text after `IDENT[PID]: `. */
 export function syslogMessage(e: Pick<HoneypotEvent, 'sourceIp' | 'method' | 'userAgent'>): string {
   // source_ip is always an IP literal (capture, or §13.3-validated peers); escaped anyway as defence in depth.
   return `Source IP: ${escapeSyslogWord(e.sourceIp)}, Method: ${escapeSyslogWord(e.method)}, Agent: ${escapeSyslogField(e.userAgent)}`;
 }
 
 /**
- * One syslog datagram per SPEC §11: `<13>Mmm dd hh:mm:ss IDENT[PID]: Source IP: …, Method: …, Agent: …\n` on a
+ * One syslog datagram per `<13>Mmm dd hh:mm:ss IDENT[PID]: Source IP: …, Method: …, Agent: …\n` on a
  * local socket (no host name, as glibc's syslog(3) writes it); with `hostname` (udp://) the host name follows the
  * time and there is no trailing `\n`.
  */
@@ -129,7 +129,7 @@ interface Transport {
 }
 
 /**
- * Syslog sink (SPEC §11). Messages are formatted from the bounded queue (SPEC §5.6), never on the capture path.
+ * Syslog sink. Messages are formatted from the bounded queue, never on the capture path.
  * Sending never blocks: a missing socket, a full receive buffer (EAGAIN) or any send error drops the message
  * and counts it (`sipwarden_sink_dropped_total{sink="syslog"}` + `…_errors_total`), warns once, and stops
  * trying for `retryMs` (10 s) before reconnecting. `reopen()` (SIGHUP) reconnects at once.

@@ -4,7 +4,7 @@ import type { HoneypotEvent } from '../events/event.js';
 /**
  * A queued, asynchronous consumer of events (JSON log, syslog, webhook, P2P publisher). `offer` must return
  * immediately; it never throws and never blocks capture. Queues are bounded (10,000 events or 16 MiB,
- * SPEC §5.6); overflow drops and counts `sipwarden_sink_dropped_total{sink}`.
+ * the capture rules); overflow drops and counts `sipwarden_sink_dropped_total{sink}`.
  */
 export interface Sink extends Startable {
   readonly name: string;

@@ -1,5 +1,5 @@
 /**
- * The webhook delivery engine (SPEC §12): reads the durable outbox, POSTs rows, deletes/updates/marks them dead,
+ * The webhook delivery engine: reads the durable outbox, POSTs rows, deletes/updates/marks them dead,
  * backs off, handles OAuth2. It knows nothing about threads: `webhook-worker.ts` runs it in a worker thread with
  * its own connection (the normal case), `webhook.ts` runs it on the main thread for `:memory:` stores (a second
  * connection cannot see those). Metrics and logs leave through {@link DeliveryReport}.
@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
 import { APP_NAME, VERSION } from '../version.js';
 
-/** OAuth2 client-credentials settings (SPEC §12.2). */
+/** OAuth2 client-credentials settings. */
 export interface WebhookOAuth2 {
   clientId: string;
   clientSecret: string;
@@ -73,7 +73,7 @@ type Outcome =
   | { kind: 'dead'; error: string }
   | { kind: 'aborted' };
 
-/** `X-Sipwarden-Signature` value: `t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>` (SPEC §12.1). */
+/** `X-Sipwarden-Signature` value: `t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`. */
 export function webhookSignature(secret: string, body: string, unixSeconds: number): string {
   const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
   return `t=${unixSeconds},v1=${mac}`;
@@ -88,7 +88,7 @@ export function parseRetryAfter(v: string | string[] | undefined, nowMs = Date.n
   return Number.isNaN(t) ? null : Math.max(0, t - nowMs);
 }
 
-/** Backoff before retry number `n` (1-based): initial doubling to max, ±20 % jitter (SPEC §12.1). */
+/** Backoff before retry number `n` (1-based): initial doubling to max, ±20 % jitter. */
 export function backoffMs(n: number, initialMs: number, maxMs: number, rand = Math.random): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.min(40, Math.max(0, n - 1)));
   return Math.round(base * (0.8 + 0.4 * rand()));
@@ -366,13 +366,13 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
         return { kind: 'retry', error: `oauth2 token: ${errText(err)}`, retryAfterMs: null };
       }
       r = await post(row, token);
-      // SPEC §12.2: one refresh and one immediate retry, then normal backoff (not dead).
+      // one refresh and one immediate retry, then normal backoff (not dead).
       if (r.status === 401 || r.status === 403) return { kind: 'retry', error: `HTTP ${r.status} after token refresh`, retryAfterMs: null };
     }
     return classify(r.status, r.retryAfter);
   }
 
-  // --- OAuth2 client credentials (SPEC §12.2) -------------------------------------------------------------
+  // --- OAuth2 client credentials -------------------------------------------------------------
   const oauth = s.oauth2 ? createTokenCache(s.oauth2) : null;
 
   function createTokenCache(cfg: WebhookOAuth2): { get(): Promise<string>; invalidate(token: string): void } {

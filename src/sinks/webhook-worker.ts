@@ -1,5 +1,5 @@
 /**
- * The webhook delivery thread (SPEC §12): runs {@link createDelivery} over its own better-sqlite3 connection to
+ * The webhook delivery thread: runs {@link createDelivery} over its own better-sqlite3 connection to
  * the store's file (WAL, busy_timeout), so HTTP, OAuth2 and outbox reads/writes never run on the thread that
  * receives and answers SIP. Metrics leave as coalesced deltas/values (prom-client lives on the main thread),
  * logs as records the main thread's logger writes.

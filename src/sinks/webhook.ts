@@ -22,11 +22,11 @@ export interface WebhookSinkInit {
   store: EventStore;
   metrics: Metrics;
   logger: Logger;
-  /** Per-attempt timeout (whole request/response), ms. Default 10,000 (SPEC §12.1). */
+  /** Per-attempt timeout (whole request/response), ms. Default 10,000. */
   timeoutMs?: number;
-  /** Retry backoff, ms: first delay and cap. Defaults 1,000 and 600,000 (SPEC §12.1); tests shorten them. */
+  /** Retry backoff, ms: first delay and cap. Defaults 1,000 and 600,000; tests shorten them. */
   backoff?: { initialMs?: number; maxMs?: number };
-  /** Pending-entry cap (oldest dropped). Default 1,000,000 (SPEC §12.1). */
+  /** Pending-entry cap (oldest dropped). Default 1,000,000. */
   maxPending?: number;
 }
 
@@ -48,7 +48,7 @@ function spawnWorker(data: WebhookWorkerData): Worker {
 }
 
 /**
- * Webhook sink with a durable outbox (SPEC §12).
+ * Webhook sink with a durable outbox.
  *
  * Durability: the factory registers a store batch hook, so every stored event (local or peer) gets one
  * `webhook_outbox` row in the same transaction as its `honey` row. `offer()` is therefore a deliberate no-op —

@@ -19,9 +19,9 @@ export interface CaptureInit {
   nodeId: string;
   /** Responsive mode: answers go out through this before any sink runs. Null = passive. */
   responder: Responder | null;
-  /** SPEC §7.6, run in every mode. */
+  /** the responder rules, run in every mode. */
   extractCredentials: (msg: import('./wire/types.js').SipRequest) => CapturedAuth | null;
-  /** `--allow` sources: answered (when responsive) but never recorded (SPEC §5.5). */
+  /** `--allow` sources: answered (when responsive) but never recorded. */
   isAllowed: (ip: string) => boolean;
   /** Receives every new event (store, sinks, peers are wired by node.ts). */
   onEvent: (event: HoneypotEvent) => void;
@@ -88,7 +88,7 @@ export function createCapture(init: CaptureInit): MessageHandler {
       const fields = extractFields(msg);
       const time = receiptTime();
 
-      // SPEC §7.2: same source ip:port, top-Via branch, Call-ID and CSeq within 32 s → not a new event.
+      // same source ip:port, top-Via branch, Call-ID and CSeq within 32 s → not a new event.
       if (fields.callId !== null || fields.topViaBranch !== null) {
         const key = requestKey(meta.transport, meta.source.ip, meta.source.port, fields.topViaBranch ?? '', fields.callId ?? '', fields.cseq ?? '');
         if (recent.seenElseAdd(key, now())) {

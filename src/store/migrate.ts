@@ -13,7 +13,7 @@ export interface MigrationReport {
   applied: number[];
 }
 
-/** `YYYYMMDDTHHMMSSZ` in UTC (SPEC §8.4 backup name). */
+/** `YYYYMMDDTHHMMSSZ` in UTC (the store schema backup name). */
 function compactUtc(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
@@ -74,7 +74,7 @@ export function runMigrations(db: Database.Database, migrations: readonly Migrat
   return applied;
 }
 
-/** Connection pragmas of SPEC §8.1 (WAL only for files). */
+/** Connection pragmas.1 (WAL only for files). */
 export function applyPragmas(db: Database.Database, path: string): void {
   if (path !== ':memory:') db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');
@@ -82,7 +82,7 @@ export function applyPragmas(db: Database.Database, path: string): void {
 }
 
 /**
- * Opens the database at `path` (or `:memory:`) and brings it to {@link SCHEMA_VERSION} (SPEC §8.2, §8.4):
+ * Opens the database at `path` (or `:memory:`) and brings it to {@link SCHEMA_VERSION}:
  * a newer schema → STORE_SCHEMA_TOO_NEW with the file untouched (checked read-only first); a SentryPeer database
  * with rows → `VACUUM INTO '<db>.pre-sipwarden-<UTC>.bak'` before any change; a 0-byte file counts as new.
  * Any other failure → STORE_OPEN_FAILED.

@@ -18,7 +18,7 @@ const TYPE_MAP: Record<NonNullable<LibNumberType>, NumberType> = {
 const UNKNOWN = { country: null, type: 'unknown' as const };
 
 /**
- * Number intelligence for `number_stats` (SPEC §8.2, issue 4 item 4): destination country (ISO 3166-1 alpha-2)
+ * Number intelligence for `number_stats` (issue 4 item 4): destination country (ISO 3166-1 alpha-2)
  * and number type of a canonical E.164 number, from libphonenumber-js `max` metadata. Anything that is not a
  * valid E.164 number (`+` then digits) for that metadata is `{ country: null, type: 'unknown' }` — never a guess.
  * Callers compute this once per distinct number, never per event.

@@ -31,7 +31,7 @@ export interface Retention {
 const DAY_US = 86_400_000_000;
 
 /**
- * SPEC §8.5 retention: deletes `honey` rows older than N days with their `credentials` and `peer_records`, in
+ * the store schema retention: deletes `honey` rows older than N days with their `credentials` and `peer_records`, in
  * small transactions with a pause between them so no step holds the writer (or the thread) for long. Aggregate
  * tables are left alone: they keep all-time counts and first/last seen.
  */

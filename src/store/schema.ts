@@ -1,5 +1,5 @@
 /**
- * Versioned schema migrations (SPEC §8). New databases and SentryPeer databases run the same list, so both
+ * Versioned schema migrations. New databases and SentryPeer databases run the same list, so both
  * end with the same schema. The runner (sqlite.ts) records each applied version in
  * `sipwarden_migrations(version, name, applied_at)` and refuses a database whose highest version is newer
  * than the last one here (exit 1, file untouched). Never edit a released migration: append a new one.
@@ -11,7 +11,7 @@ export interface Migration {
   sql: string;
 }
 
-/** SentryPeer 4.0.x's exact `honey` table and indexes (SPEC §8.2). Must stay byte-identical in meaning. */
+/** SentryPeer 4.0.x's exact `honey` table and indexes. Must stay byte-identical in meaning. */
 export const SENTRYPEER_SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS honey (honey_id INTEGER PRIMARY KEY, event_timestamp TEXT,
   event_uuid TEXT, collected_method TEXT, source_ip TEXT, called_number TEXT,
@@ -59,7 +59,7 @@ WHERE origin IS NULL;
     sql: `
 CREATE TABLE IF NOT EXISTS sipwarden_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
--- Aggregates maintained in the batch transaction (SPEC §8.2). *_us = UTC microseconds; last_seen is the
+-- Aggregates maintained in the batch transaction. *_us = UTC microseconds; last_seen is the
 -- event_timestamp text of the newest row (compat 'seen_last'); last_honey_id breaks ties.
 CREATE TABLE IF NOT EXISTS ip_stats (
   ip TEXT PRIMARY KEY,
@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS method_stats (
   event_count INTEGER NOT NULL
 );
 
--- Captured digest credentials (SPEC §7.6), linked to the event.
+-- Captured digest credentials, linked to the event.
 CREATE TABLE IF NOT EXISTS credentials (
   credential_id INTEGER PRIMARY KEY,
   honey_id INTEGER,
@@ -137,7 +137,7 @@ CREATE INDEX IF NOT EXISTS credentials_event_uuid_index ON credentials (event_uu
 CREATE INDEX IF NOT EXISTS credentials_time_index ON credentials (event_time_us);
 CREATE INDEX IF NOT EXISTS credentials_source_ip_index ON credentials (source_ip);
 
--- Signed P2P envelopes (SPEC §13): peer records as received, and our own as published. record_id is the
+-- Signed P2P envelopes: peer records as received, and our own as published. record_id is the
 -- insertion-order cursor served to catching-up peers.
 CREATE TABLE IF NOT EXISTS peer_records (
   record_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -152,7 +152,7 @@ CREATE TABLE IF NOT EXISTS peer_cursors (
   updated_at_us INTEGER NOT NULL
 );
 
--- Durable webhook outbox (SPEC §12.1), written in the same transaction as the honey rows.
+-- Durable webhook outbox, written in the same transaction as the honey rows.
 CREATE TABLE IF NOT EXISTS webhook_outbox (
   outbox_id INTEGER PRIMARY KEY AUTOINCREMENT,
   event_uuid TEXT NOT NULL,

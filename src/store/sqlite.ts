@@ -22,7 +22,7 @@ export interface SqliteStoreInit {
   path: string;
   metrics: Metrics;
   logger: Logger;
-  /** SPEC §8.5; ≤ 0 or absent disables retention. */
+  /** the store schema; ≤ 0 or absent disables retention. */
   retentionDays?: number;
   /** Events per transaction, at most. Default 1,000. */
   batchMaxEvents?: number;
@@ -237,7 +237,7 @@ async function workerBackend(
 }
 
 /**
- * The sqlite event store (SPEC §8): one batching writer (≤ `batchMaxDelayMs` or `batchMaxEvents` per transaction)
+ * The sqlite event store: one batching writer (≤ `batchMaxDelayMs` or `batchMaxEvents` per transaction)
  * fed by a synchronous, never-throwing `append`. By default the writer runs in a worker thread with its own
  * connection, so batch commits and checkpoints never stall capture; `:memory:` runs it on the main thread.
  * A failing database (disk full, I/O error, busy) never throws to callers: the batch is retried with backoff,

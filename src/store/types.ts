@@ -4,7 +4,7 @@ import type { HoneypotEvent } from '../events/event.js';
 
 /**
  * Runs inside the store's batch transaction, after the batch's `honey` rows were inserted (so `honeyIds` are
- * known). Used by sinks that need durability in the same transaction (webhook outbox, SPEC §12.1).
+ * known). Used by sinks that need durability in the same transaction (webhook outbox).
  */
 export type BatchHook = (db: Database.Database, events: readonly HoneypotEvent[], honeyIds: readonly number[]) => void;
 
@@ -16,7 +16,7 @@ export type NumberClassifier = (e164: string) => { country: string | null; type:
 export type NumberType = 'fixed' | 'mobile' | 'fixed_or_mobile' | 'premium_rate' | 'toll_free' | 'shared_cost' | 'voip' | 'personal' | 'pager' | 'uan' | 'voicemail' | 'unknown';
 
 /**
- * The event store (SPEC §8). `append` is synchronous and cheap: it queues the event for the batching writer
+ * The event store. `append` is synchronous and cheap: it queues the event for the batching writer
  * (≤100 ms or 1,000 events per transaction). A write failure never throws out of `append`.
  */
 export interface EventStore extends Startable {

@@ -1,5 +1,5 @@
 /**
- * The store's writer thread (SPEC §8.1): owns the one write connection, commits the batches the main thread
+ * The store's writer thread: owns the one write connection, commits the batches the main thread
  * sends, runs retention between batches. The main thread has already migrated the file.
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -134,7 +134,7 @@ function foldTally(map: Map<string, Agg>, t: TallyEntry): void {
 const KNOWN_NUMBERS_MAX = 200_000;
 
 /**
- * The batch transaction of SPEC §8.1–§8.2: `honey` rows, aggregate upserts, credentials and peer records, then
+ * The batch transaction of `honey` rows, aggregate upserts, credentials and peer records, then
  * the registered batch hooks, all in one transaction. Runs wherever its connection lives (main thread or worker).
  */
 export class BatchWriter {
@@ -312,7 +312,7 @@ export class BatchWriter {
     } else {
       const row = this.selectNumber.get(n) as { e164: string | null; type: string | null } | undefined;
       if (row === undefined) {
-        // First sighting of this number: classify it once (SPEC §8.2), never per event.
+        // First sighting of this number: classify it once, never per event.
         const c = this.classify(g.e164);
         this.upsertNumberNew.run(n, g.e164, c.country, c.type, g.firstUs, g.lastUs, g.firstTs, g.lastTs, g.lastHoneyId, g.count);
       } else {

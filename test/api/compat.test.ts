@@ -1,5 +1,5 @@
 /**
- * SentryPeer-compatible routes (SPEC §9.3–§9.6): full bodies and headers over real HTTP, against seeded rows and
+ * SentryPeer-compatible routes: full bodies and headers over real HTTP, against seeded rows and
  * an empty database, including every error answer.
  */
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +14,7 @@ const T0 = Date.UTC(2026, 10, 24, 17, 48, 4) * 1000;
 const ts = (s: number): string => formatEventTimestamp(BigInt(T0 + s * 1_000_000) * 1000n);
 const LEAD = ['date', 'content-type', 'access-control-allow-origin', 'x-powered-by', 'x-sipwarden-version'];
 
-/** Asserts status, the exact header order/values of SPEC §9.3 and the exact body. */
+/** Asserts status, the exact header order/values.3 and the exact body. */
 function golden(r: RawResponse, status: number, type: string, body: string, extra: string[] = []): void {
   assert.equal(r.status, status, r.body);
   assert.equal(r.body, body);
@@ -41,7 +41,7 @@ describe('compat routes, seeded', { timeout: 60_000 }, () => {
       { sourceIp: '203.0.113.7', timeUs: T0 + 1_000_000, method: 'INVITE', calledNumber: '+441234567890' },
       { sourceIp: '2001:db8::1', timeUs: T0 + 2_000_000, method: 'OPTIONS', calledNumber: 'alice', transport: 'TCP', userAgent: 'sipsak 0.9.8.1' },
       { sourceIp: '198.51.100.9', timeUs: T0 + 3_000_000, method: 'REGISTER', calledNumber: '100' },
-      // Recorded before 192.0.2.0/24 was allow-listed: must not be listed or found any more (SPEC §5.5).
+      // Recorded before 192.0.2.0/24 was allow-listed: must not be listed or found any more.
       { sourceIp: '192.0.2.5', timeUs: T0 + 4_000_000, method: 'OPTIONS', calledNumber: 'NOT_FOUND' },
     ]);
     await h.api.start();

@@ -1,6 +1,6 @@
 /**
  * The API inside the real daemon (dist/main.js): a real sipsak probe appears in /ip-addresses and /api/v1/events;
- * a non-loopback --api-listen without a token refuses to start (SPEC §2.4, §9.1).
+ * a non-loopback --api-listen without a token refuses to start.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

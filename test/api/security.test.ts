@@ -1,5 +1,5 @@
 /**
- * Auth (SPEC §9.2): bearer tokens on everything but /health-check and OPTIONS; per-source rate limit with 429 +
+ * Auth: bearer tokens on everything but /health-check and OPTIONS; per-source rate limit with 429 +
  * Retry-After; request limits; /metrics; IPv4 + IPv6 listeners; reads never block the main thread.
  */
 import { after, before, describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-/** The real binary (dist/main.js): SPEC §2 usage lines, exit codes, stdout/stderr separation. */
+/** The real binary (dist/main.js): the command-line contract usage lines, exit codes, stdout/stderr separation. */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';

@@ -164,7 +164,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
 const tomlLiteral = (v: unknown): string => JSON.stringify(v);
 
 describe('defaults', () => {
-  test('no arguments: SPEC §2.3 defaults, data dir = cwd', () => {
+  test('no arguments: the command-line contract defaults, data dir = cwd', () => {
     const o = load([]);
     assert.equal(o.kind, 'run');
     const c = cfg([]);
@@ -266,7 +266,7 @@ describe('every setting through every layer', () => {
   }
 });
 
-describe('getopt rules (SPEC §2.1)', () => {
+describe('getopt rules', () => {
   test('-jar bundles json_log, api, responsive', () => {
     const c = cfg(['-jar']);
     assert.equal(c.jsonLog, true);
@@ -364,8 +364,8 @@ describe('getopt rules (SPEC §2.1)', () => {
   });
 });
 
-describe('environment (SPEC §3)', () => {
-  test('exactly the SENTRYPEER_* aliases of SPEC §3.1', () => {
+describe('environment', () => {
+  test('exactly the SENTRYPEER_* aliases.1', () => {
     const sp = SETTINGS.flatMap((d) => d.env.filter((n) => n.startsWith('SENTRYPEER_')));
     assert.deepEqual(
       sp.sort(),
@@ -438,7 +438,7 @@ describe('environment (SPEC §3)', () => {
     assert.equal(c.api, false);
     assert.equal(c.sources.api, 'env');
   });
-  test('boolean semantics (SPEC §3.2)', () => {
+  test('boolean semantics', () => {
     for (const v of ['', '1', 'yes', 'true', 'on', 'anything', ' 2 ']) assert.equal(envBool(v), true, JSON.stringify(v));
     for (const v of ['0', 'false', 'no', 'off', 'FALSE', ' Off ', 'No', '\t0\n']) assert.equal(envBool(v), false, JSON.stringify(v));
     assert.equal(cfg([], { SENTRYPEER_SIP_RESPONSIVE: 'OFF' }).responsive, false);
@@ -493,7 +493,7 @@ describe('environment (SPEC §3)', () => {
   });
 });
 
-describe('TOML file (SPEC §4)', () => {
+describe('TOML file', () => {
   test("SentryPeer's keys cert, key, tls_listen_address", () => {
     const f = toml('sp.toml', `cert = "${certFile}"\nkey = "${keyFile}"\ntls_listen_address = "127.0.0.1:5061"\n`);
     const c = cfg(['-g', f]);
@@ -689,7 +689,7 @@ describe('config check round trip', () => {
   }
 });
 
-describe('precedence (SPEC §4.3)', () => {
+describe('precedence', () => {
   test('defaults < file < env < cli, with sources', () => {
     const f = toml('prec.toml', 'db_file = "file.db"\nsyslog_ident = "fromfile"\nretention_days = 1\nsip_listen = ["127.0.0.1:1", "127.0.0.1:2"]\n');
     const env = { SIPWARDEN_DB_FILE: 'env.db', SIPWARDEN_RETENTION_DAYS: '2', SIPWARDEN_SIP_LISTEN: '127.0.0.1:3' };
@@ -754,7 +754,7 @@ describe('derived values', () => {
   });
 });
 
-describe('errors (SPEC §2.4): one line naming the flag', () => {
+describe('errors: one line naming the flag', () => {
   const cases: [string[], NodeJS.ProcessEnv, string][] = [
     [['--bogus'], {}, '--bogus: unknown option'],
     [['--bogus=1'], {}, '--bogus: unknown option'],
@@ -832,7 +832,7 @@ describe('errors (SPEC §2.4): one line naming the flag', () => {
   });
 });
 
-describe('config check output (SPEC §2.5)', () => {
+describe('config check output', () => {
   test('sorted key = value # source lines, secrets redacted', () => {
     const o = load(
       ['config', 'check', '-jar', '--api-token', 'topsecret', '-i', 'cid', '-c', 'csecret', '--webhook-secret', 'whs', '--decoy-password', 'dp'],

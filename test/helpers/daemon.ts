@@ -1,6 +1,6 @@
 /**
  * Test helper: runs the real daemon (compiled `dist/main.js`, as `bin/sipwarden` does) as a child process
- * on free ports with a temporary data dir, and parses the SPEC §2.6 `listening` lines from stderr.
+ * on free ports with a temporary data dir, and parses the command-line contract `listening` lines from stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -93,7 +93,7 @@ describe('p2p records', async () => {
     return v.ok ? 'ok' : v.reason;
   };
 
-  test('every SPEC §13.3 rule rejects with its reason', () => {
+  test('every peer-to-peer validation rule rejects with its reason', () => {
     assert.equal(reason(signed({})), 'ok');
     assert.equal(reason(enc('x'.repeat(MAX_RECORD_BYTES + 1))), 'oversize');
     assert.equal(reason(enc('not json')), 'malformed');

@@ -1,4 +1,4 @@
-// SPEC §7.6 credential capture: every recorded fixture and hand-made edge case with authorization or sipvicious-tag
+// the responder rules credential capture: every recorded fixture and hand-made edge case with authorization or sipvicious-tag
 // data, the strict tag rule, both digest forms, and "never throws".
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,7 +78,7 @@ describe('extractCredentials against the fixture manifest and the edge cases', (
 
 describe('sipvicious From-tag rule (strict)', () => {
   const hex = (s: string | Buffer): string => Buffer.from(s).toString('hex');
-  test('SPEC example', () => {
+  test('the documented example', () => {
     assert.deepEqual(decodeSipviciousTag('3130303a70617373776f7264013132333435'), { username: '100', password: 'password' });
   });
   test('uppercase hex and a password with ":" and a space split at the first ":"', () => {

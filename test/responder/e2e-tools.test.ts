@@ -334,7 +334,7 @@ describe('responsive freepbx profile against real tools', { timeout: 300_000 }, 
 });
 
 describe('sentrypeer-classic, reject-404 and redirect profiles', { timeout: 180_000 }, () => {
-  test('sentrypeer-classic: SPEC §7.5 bytes over UDP to any request, ACK included', async () => {
+  test('sentrypeer-classic: the responder rules bytes over UDP to any request, ACK included', async () => {
     const { d, port } = await daemon(['--responsive-profile', 'sentrypeer-classic']);
     try {
       for (const method of ['OPTIONS', 'ACK', 'INVITE']) {
@@ -343,7 +343,7 @@ describe('sentrypeer-classic, reject-404 and redirect profiles', { timeout: 180_
         assert.equal(replies[0]!.length, 730);
         assert.equal(createHash('sha256').update(replies[0]!).digest('hex'), CLASSIC_SHA256);
       }
-      // A real tool sees FreePBX (SPEC §15: "svmap shows FPBX").
+      // A real tool sees FreePBX (the compatibility checklist: "svmap shows FPBX").
       const lp = await freePort();
       const r = await runTool('svmap', ['-b', '127.0.0.1', '-P', String(lp), `-p${port}`, '127.0.0.1'], 40_000);
       assert.match(r.stdout, /FPBX-16\.0\.33\(18\.13\.0\)/, r.stdout + r.stderr);

@@ -121,7 +121,7 @@ export async function counter(c: { get(): Promise<{ values: Array<{ value: numbe
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Checks the SPEC §7.2 response shape and returns its header lines by name. */
+/** Checks the responder rules response shape and returns its header lines by name. */
 export function wellFormed(text: string): { status: number; headers: Array<[string, string]> } {
   assert.ok(text.endsWith('\r\n\r\n'), 'ends with an empty line');
   const lines = text.slice(0, -4).split('\r\n');

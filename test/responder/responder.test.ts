@@ -1,4 +1,4 @@
-// SPEC §7.2–§7.5 unit tests of the profile responder: exact layout, Via rules, every row of the profile
+// the responder rules unit tests of the profile responder: exact layout, Via rules, every row of the profile
 // tables, transactions and retransmissions, Timer G, CANCEL/ACK, the per-source cap and source verification.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ const header = (text: string, name: string): string | undefined =>
   wellFormed(text).headers.find(([n]) => n === name)?.[1];
 const status = (text: string): number => Number(text.slice(8, 11));
 
-describe('SPEC §7.2 layout', () => {
+describe('the responder rules layout', () => {
   test('OPTIONS 200: exact bytes (tag aside)', async () => {
     const h = harness();
     const { outcome, reply } = h.send(
@@ -103,7 +103,7 @@ describe('SPEC §7.2 layout', () => {
   });
 });
 
-describe('freepbx (SPEC §7.3)', () => {
+describe('freepbx', () => {
   test('OPTIONS → 200 with capabilities; other methods: 200 if in Allow, else 501', () => {
     const h = harness();
     for (const [m, code] of [
@@ -299,7 +299,7 @@ describe('freepbx (SPEC §7.3)', () => {
   });
 });
 
-describe('other profiles (SPEC §7.4)', () => {
+describe('other profiles', () => {
   test('asterisk: Server, 401 challenge, after credentials 100/180/404; OPTIONS 200, others 501', async () => {
     const h = harness('asterisk');
     const o = h.send(request('OPTIONS')).reply.texts()[0]!;
@@ -375,7 +375,7 @@ describe('other profiles (SPEC §7.4)', () => {
   });
 });
 
-describe('reply cap (SPEC §7.2)', () => {
+describe('reply cap', () => {
   for (const profile of ['freepbx', 'sentrypeer-classic'] as const) {
     test(`${profile}: 10,000 requests from one source in one second → at most 50 replies`, async () => {
       const t = Date.now();
@@ -422,7 +422,7 @@ test('a UDP INVITE final suppressed by the cap is still scheduled: Timer G deliv
   await h.responder.stop();
 });
 
-describe('source verification (SPEC §6.1)', () => {
+describe('source verification', () => {
   test('echoing a nonce we sent to that IP verifies; another IP or a forged nonce does not', () => {
     const h = harness();
     const ch = CHALLENGE_RE.exec(header(h.send(request('REGISTER')).reply.texts()[0]!, 'WWW-Authenticate')!)!;

@@ -109,7 +109,7 @@ describe('sinks through the daemon', () => {
     daemons.push(d);
     dirs.push(d.dataDir);
     const t0 = Date.now();
-    // 40/s stays under the per-source reply cap (50/s, SPEC §7.2).
+    // 40/s stays under the per-source reply cap (50/s).
     const replies = await probe(d.endpoint('udp').port, 100, 5000, 40);
     assert.equal(replies, 100);
     // A capture path waiting on the webhook would need 100 × 10 s; paced sending alone takes 2.5 s.

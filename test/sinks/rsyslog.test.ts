@@ -41,7 +41,7 @@ describe('syslog sink: exact datagrams', () => {
   before(() => (dir = mkdtempSync(join(tmpdir(), 'sw-syslog-'))));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('unix socket: SPEC §11 line, local time, no host name, one datagram per event', async () => {
+  test('unix socket: the syslog format line, local time, no host name, one datagram per event', async () => {
     const path = join(dir, 'recv.sock');
     const got: string[] = [];
     const rx = unixDgram.createSocket('unix_dgram', (msg: Buffer) => got.push(msg.toString('utf8')));

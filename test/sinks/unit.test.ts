@@ -71,7 +71,7 @@ describe('syslog format', () => {
     assert.equal(syslogTimestamp(new Date(2026, 0, 24, 17, 48, 52)), 'Jan 24 17:48:52');
   });
 
-  test('local line is exactly SPEC §11, udp adds host and drops the newline', () => {
+  test('local line is exactly the syslog format, udp adds host and drops the newline', () => {
     const e = makeEvent();
     const now = new Date(2026, 10, 24, 17, 48, 52);
     assert.equal(
@@ -161,7 +161,7 @@ describe('JSON log (a store batch observer)', () => {
         const { store, metrics } = await storeWithLog(dir, path, writer);
         const evs = [makeEvent(), makeEvent({ userAgent: 'evil\\x0d\\x0a', origin: 'peer', originPeerId: '12D3KooWx' })];
         for (const e of evs) store.append(e);
-        // Visible within 1 s (SPEC §5.6).
+        // Visible within 1 s.
         await until(() => lines(path) >= 2, 1000, 'JSON log not written within 1 s');
         assert.equal(readFileSync(path, 'utf8'), evs.map(toJsonLogLine).join(''));
         assert.equal(statSync(path).mode & 0o777, 0o640);

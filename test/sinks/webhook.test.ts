@@ -1,7 +1,7 @@
 /**
  * Webhook sink against a real local HTTP receiver and the real sqlite store (file, worker writer; the outbox
  * rows are written by the module hook inside the batch transaction). Backoff is shortened for time bounds;
- * the SPEC's 1 s → 10 min schedule is covered by the unit test of backoffMs.
+ * the 1 s → 10 min schedule is covered by the unit test of backoffMs.
  */
 import { after, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,7 +106,7 @@ function uuids(r: Receiver): Set<string> {
 }
 
 describe('webhook delivery', () => {
-  test('normal delivery: body is the JSON log line, SPEC §12.1 headers, HMAC verifies, order kept, outbox emptied', async () => {
+  test('normal delivery: body is the JSON log line, the webhook contract headers, HMAC verifies, order kept, outbox emptied', async () => {
     const rx = await receiver();
     rx.handler = accept(rx);
     const { store, metrics } = await rig(rx.url, { secret: 'hook-secret' });
@@ -211,7 +211,7 @@ describe('webhook delivery', () => {
       const delay = calls === 1 ? 5000 : calls === 2 ? 3000 : 0; // 2nd exceeds the 2.5 s timeout below
       setTimeout(() => accept(rx)(req, body, res), delay);
     };
-    const slow = await rig(rx.url); // the SPEC's 10 s per-attempt timeout
+    const slow = await rig(rx.url); // the 10 s per-attempt timeout
     const e1 = makeEvent();
     slow.store.append(e1);
     await until(() => uuids(rx).has(e1.eventUuid), 9000, 'slow delivery');
@@ -354,7 +354,7 @@ describe('webhook delivery thread', () => {
   });
 });
 
-describe('webhook OAuth2 (SPEC §12.2)', () => {
+describe('webhook OAuth2', () => {
   interface TokenEndpoint { requests: Array<Record<string, unknown>>; down: boolean; expiresIn: number }
   function oauthReceiver(rx: Receiver, tok: TokenEndpoint, opts: { reject401?: Set<string> } = {}): void {
     let issued = 0;

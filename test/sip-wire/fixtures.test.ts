@@ -37,7 +37,7 @@ const manifest = loadManifest<Entry>();
 const read = readFixture;
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** The stored user_agent form (SPEC §6.1), computed independently of the implementation. */
+/** The stored user_agent form, computed independently of the implementation. */
 function storedUa(raw: string | null): string {
   if (raw === null || raw.trim() === '') return 'NOT_FOUND';
   let out = '';

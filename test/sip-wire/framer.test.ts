@@ -1,4 +1,4 @@
-// Unit tests of the TCP/TLS stream framer (SPEC §5.3).
+// Unit tests of the TCP/TLS stream framer.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createStreamFramer, type FramedItem } from '../../src/sip/wire/framer.js';

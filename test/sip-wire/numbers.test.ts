@@ -1,10 +1,10 @@
-// E.164 normalisation (SPEC §6.3): every vector of the table, plus the country-code table itself.
+// E.164 normalisation: every vector of the table, plus the country-code table itself.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { assignedCountryCodes, isValidE164Digits, numberLikeDigits, toE164 } from '../../src/sip/wire/numbers.js';
 
-describe('toE164 (SPEC §6.3 table)', () => {
+describe('toE164 (the event fields table)', () => {
   const vectors: [string, string | null][] = [
     ['0046812118532', '+46812118532'],
     ['90046812118532', '+46812118532'],

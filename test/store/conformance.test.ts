@@ -1,4 +1,4 @@
-// EventStore conformance suite (SPEC §8): the same checks on a sqlite file with the worker writer, a sqlite
+// EventStore conformance suite: the same checks on a sqlite file with the worker writer, a sqlite
 // file with the main-thread writer, and sqlite `:memory:`.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

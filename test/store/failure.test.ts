@@ -1,4 +1,4 @@
-// SPEC §8.1: a failing database (here: "disk full" via PRAGMA max_page_count) never throws to callers and never
+// a failing database (here: "disk full" via PRAGMA max_page_count) never throws to callers and never
 // stops capture; batches are retried with backoff, the backlog is bounded and drops are counted.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

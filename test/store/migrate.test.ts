@@ -1,4 +1,4 @@
-// SPEC §8.2/§8.4: SentryPeer databases migrate in place; 0-byte files are new; newer schemas are refused untouched.
+// SentryPeer databases migrate in place; 0-byte files are new; newer schemas are refused untouched.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 4 item 4 / SPEC §8.2: country and number type from libphonenumber-js max metadata, never guessed, and
+// Issue 4 item 4 / country and number type from libphonenumber-js max metadata, never guessed, and
 // computed once per distinct number.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// SPEC §8.5: retention deletes old honey rows (with credentials and peer records) in small steps; aggregates keep
+// retention deletes old honey rows (with credentials and peer records) in small steps; aggregates keep
 // their all-time counts.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Credential capture (SPEC §7.6), in every mode: digest parameters from `Authorization` (else
+ * Credential capture, in every mode: digest parameters from `Authorization` (else
  * `Proxy-Authorization`), plus the clear-text password sipvicious' svcrack hides in the From tag, verified
  * against the digest response. Pure; never throws.
  */
@@ -104,7 +104,7 @@ function extract(msg: SipRequest): CapturedAuth | null {
   return auth;
 }
 
-/** SPEC §7.6 credential extractor (see {@link CredentialExtractor}). Never throws. */
+/** the responder rules credential extractor (see {@link CredentialExtractor}). Never throws. */
 export const extractCredentials: CredentialExtractor = (msg) => {
   try {
     return extract(msg);

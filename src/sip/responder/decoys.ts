@@ -1,6 +1,6 @@
 import { ConfigError } from '../../errors.js';
 
-/** The set of users that "exist" (SPEC §7.3 `--decoy-extensions`). */
+/** The set of users that "exist" (the responder rules `--decoy-extensions`). */
 export interface DecoySet {
   has(user: string | null): boolean;
 }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 
-/** Digest parameters we keep (SPEC §7.6), lowercase names. */
+/** Digest parameters we keep, lowercase names. */
 export const DIGEST_PARAMS = ['username', 'realm', 'nonce', 'uri', 'response', 'algorithm', 'qop', 'nc', 'cnonce', 'opaque'] as const;
 export type DigestParamName = (typeof DIGEST_PARAMS)[number];
 
@@ -102,7 +102,7 @@ export interface DigestInput {
 
 /**
  * True when `response` equals the MD5 digest computed with `password`, in either the qop=auth form
- * (when nc and cnonce are present) or the RFC 2069 form (SPEC §7.6: svcrack announces `qop=auth` but sends
+ * (when nc and cnonce are present) or the RFC 2069 form (the responder rules: svcrack announces `qop=auth` but sends
  * neither; some clients send nc/cnonce yet compute the RFC 2069 form).
  */
 export function digestMatches(d: DigestInput, password: string): boolean {

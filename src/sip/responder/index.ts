@@ -1,5 +1,5 @@
 /**
- * The profile responder (SPEC §7): PBX-like conversations with digest challenges and decoy extensions,
+ * The profile responder: PBX-like conversations with digest challenges and decoy extensions,
  * server transactions (same reply to retransmissions, RFC 3261 §17.2.1 Timer G resends of non-2xx INVITE
  * finals over UDP), a per-source reply cap, and UDP source verification by echoed nonce or To-tag.
  */
@@ -38,7 +38,7 @@ export interface ResponderInit {
   redirectUri: string | null;
   /** Overrides the profile's `Server` value. */
   serverHeader: string | null;
-  /** Replies per second per source IP (SPEC §7.2); 0 or less = no cap. */
+  /** Replies per second per source IP; 0 or less = no cap. */
   replyRateLimit: number;
   /**
    * Reply bytes an unverified UDP source may receive per byte it sent (default 3); 0 or less = no bound (unit
@@ -56,7 +56,7 @@ const T1_MS = 500;
 const T2_MS = 4000;
 /** 64·T1: transaction lifetime, retransmission window and Timer H. */
 const TX_LIFETIME_MS = 32_000;
-/** Transactions kept (SPEC §7.2). */
+/** Transactions kept. */
 const MAX_TRANSACTIONS = 10_000;
 /** Sent To-tags remembered per source IP for verification, and for how long. */
 const TAGS_PER_SOURCE = 16;
@@ -365,7 +365,7 @@ export function createResponder(init: ResponderInit): Responder {
     limiter.sweep(t);
   }
 
-  // ---- source verification (SPEC §6.1) -------------------------------------------------------------------
+  // ---- source verification -------------------------------------------------------------------
 
   function nonceMac(secs: string, rnd: string, ip: string): string {
     return createHmac('sha256', secret).update(`${secs}/${rnd}|${ip}`).digest('hex').slice(0, 20);

@@ -1,5 +1,5 @@
 /**
- * Building SIP responses from a request (SPEC §7.2 layout): status line; every Via in order (the top one with
+ * Building SIP responses from a request (the responder rules layout): status line; every Via in order (the top one with
  * `received`/`rport` per RFC 3261 §18.2.2 and RFC 3581); From, To, Call-ID, CSeq; extra headers (challenge,
  * Contact/Expires); capability headers; Server; `Content-Length: 0`; empty line. Pure.
  */
@@ -123,7 +123,7 @@ export function viewRequest(msg: SipRequest): RequestView {
 
 /**
  * Collects what a response copies. Null when Via, From, To, Call-ID or CSeq is missing, blank or not
- * echoable: then no reply is sent (SPEC §7.2), the request is still an event.
+ * echoable: then no reply is sent, the request is still an event.
  */
 export function responseBase(req: RequestView, sourceIp: string, sourcePort: number): ResponseBase | null {
   const vias: string[] = [];
@@ -147,7 +147,7 @@ export function responseBase(req: RequestView, sourceIp: string, sourcePort: num
 /** One response to build. */
 export interface ResponseSpec {
   status: number;
-  /** Our To-tag; null for `100 Trying` (SPEC §7.2: none on 100). Ignored when the request's To has a tag. */
+  /** Our To-tag; null for `100 Trying` (the responder rules: none on 100). Ignored when the request's To has a tag. */
   toTag: string | null;
   /** Headers in the challenge slot (after CSeq): `WWW-Authenticate`, `Contact`, `Expires`, … */
   extra?: ReadonlyArray<readonly [string, string]>;

@@ -1,5 +1,5 @@
 /**
- * Responsive profiles (SPEC §7.3–§7.5): what each one claims to be and how it answers. The conversation
+ * Responsive profiles: what each one claims to be and how it answers. The conversation
  * engine in `index.ts` reads these tables; it holds no profile-specific branches beyond them.
  */
 import type { ProfileName } from '../../config/types.js';
@@ -7,7 +7,7 @@ import type { ProfileName } from '../../config/types.js';
 /** FreePBX's Server string (also used by `reject-404`, `redirect` and SentryPeer's canned reply). */
 export const FPBX_SERVER = 'FPBX-16.0.33(18.13.0)';
 
-/** Capability header values of SentryPeer's canned reply (SPEC §7.5), sent on every OPTIONS 200. */
+/** Capability header values of SentryPeer's canned reply, sent on every OPTIONS 200. */
 export const CAPABILITIES: ReadonlyArray<readonly [string, string]> = [
   ['Allow', 'OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, INVITE, ACK, BYE, CANCEL, UPDATE, PRACK, REGISTER, REFER, MESSAGE'],
   [
@@ -23,7 +23,7 @@ export const CAPABILITIES: ReadonlyArray<readonly [string, string]> = [
 export const ALLOWED_METHODS: ReadonlySet<string> = new Set(CAPABILITIES[0]![1].split(', '));
 
 /**
- * SentryPeer's canned 200 OK (SPEC §7.5): 13 lines, each + CRLF, no empty line after, line 13 with two
+ * SentryPeer's canned 200 OK: 13 lines, each + CRLF, no empty line after, line 13 with two
  * spaces. 730 bytes, SHA-256 6092609f…bdf3a. No trailing NUL (SentryPeer C sends one; deliberate deviation).
  */
 export const SENTRYPEER_CLASSIC_REPLY: Buffer = Buffer.from(
@@ -47,7 +47,7 @@ export const SENTRYPEER_CLASSIC_REPLY: Buffer = Buffer.from(
   'latin1',
 );
 
-/** How a profile answers; see the SPEC §7.4 table. */
+/** How a profile answers; see the responder rules table. */
 export interface ProfileDef {
   name: ProfileName;
   server: string;

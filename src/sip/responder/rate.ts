@@ -1,5 +1,5 @@
 /**
- * Per-source reply cap (SPEC §7.2: ≤ N replies per second per source IP, retransmitted replies included).
+ * Per-source reply cap (the responder rules: ≤ N replies per second per source IP, retransmitted replies included).
  * Up to RING_MAX per second it is an exact sliding one-second window kept as a ring of the last N send times
  * per IP. Above that (an operator's explicit high cap) a ring would cost 8·N bytes per source, so the window is
  * kept as ten 100 ms buckets instead: O(1) memory per source, and any ten consecutive buckets hold at most N.

@@ -6,13 +6,13 @@ import type { SipRequest } from '../wire/types.js';
 export interface InboundRequest {
   msg: SipRequest;
   transport: Transport;
-  /** The packet's source (replies go only here, SPEC §7.2). */
+  /** The packet's source (replies go only here). */
   source: Endpoint;
   /** The local address and port the packet reached. */
   local: Endpoint;
   /** Receipt time, epoch microseconds. */
   receivedAtUs: number;
-  /** True when the capture layer saw this exact request within 32 s (SPEC §7.2 retransmission). */
+  /** True when the capture layer saw this exact request within 32 s (the responder rules retransmission). */
   retransmission: boolean;
 }
 
@@ -31,12 +31,12 @@ export interface ReplyChannel {
 export interface ResponderOutcome {
   /** Final status sent or scheduled (e.g. 401, 486), null if nothing is sent. */
   responseCode: number | null;
-  /** The UDP source echoed a nonce or To-tag we sent it (SPEC §6.1). */
+  /** The UDP source echoed a nonce or To-tag we sent it. */
   sourceVerified: boolean;
 }
 
 /**
- * Answers requests in responsive mode (SPEC §7). Implementations: the profile responder (deception issue) and
+ * Answers requests in responsive mode. Implementations: the profile responder (deception issue) and
  * anything simpler. Called synchronously on the capture path, before any sink runs; must never throw.
  */
 export interface Responder extends Startable {
@@ -44,7 +44,7 @@ export interface Responder extends Startable {
 }
 
 /**
- * Credential extraction (SPEC §7.6), all modes. Pure: digest parameters from (Proxy-)Authorization, plus the
+ * Credential extraction, all modes. Pure: digest parameters from (Proxy-)Authorization, plus the
  * sipvicious From-tag password and its verification.
  */
 export type CredentialExtractor = (msg: SipRequest) => CapturedAuth | null;

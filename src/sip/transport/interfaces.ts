@@ -2,7 +2,7 @@ import { networkInterfaces } from 'node:os';
 
 /**
  * Local unicast addresses of one family, for binding one UDP socket per address under a wildcard listener
- * (SPEC §5.1: the destination address must be known and replies must come from it). IPv6 link-local addresses
+ * (the capture rules: the destination address must be known and replies must come from it). IPv6 link-local addresses
  * need a zone and are left to the wildcard catch-all socket.
  */
 export function localAddresses(family: 4 | 6): string[] {

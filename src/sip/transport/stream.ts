@@ -19,7 +19,7 @@ export const PONG_RATE_PER_S = 2;
 /** A connection whose pings exceeded the pong cap this many times is flooding and is closed. */
 export const KEEPALIVE_FLOOD_PINGS = 1_000;
 
-/** Connection limits of TCP/TLS listeners (SPEC §5.3; docs/LIMITS.md). Shared by every stream listener of a node. */
+/** Connection limits of TCP/TLS listeners (docs/LIMITS.md). Shared by every stream listener of a node. */
 export interface StreamLimits {
   maxMessageBytes: number;
   idleTimeoutMs: number;
@@ -100,7 +100,7 @@ const PONG = Buffer.from('\r\n');
 
 /**
  * TCP or TLS SIP listener: many messages per connection framed by Content-Length, CRLF keep-alives,
- * per-source and total connection caps, idle timeout, message size cap (SPEC §5.3). A malformed message or an
+ * per-source and total connection caps, idle timeout, message size cap. A malformed message or an
  * oversize one closes that connection only.
  *
  * Everything an attacker can hold is bounded: a connection counts against the caps (and the connections gauge)

@@ -11,7 +11,7 @@ export interface TlsMaterial {
 
 /**
  * Loads the operator's `-t/-k` PEM files, or the data dir's `tls-cert.pem`/`tls-key.pem`, creating them once
- * (SPEC §5.1: self-signed, ECDSA P-256, CN localhost, 10 years, key mode 0600). Throws SipwardenError
+ * (the capture rules: self-signed, ECDSA P-256, CN localhost, 10 years, key mode 0600). Throws SipwardenError
  * (TLS_CERT_FAILED) when files cannot be read or written; the caller decides whether TLS is then disabled.
  */
 export async function loadOrCreateTlsMaterial(opts: {

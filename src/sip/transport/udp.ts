@@ -6,7 +6,7 @@ import type { ReplyChannel } from '../responder/types.js';
 import { isWildcard, localAddresses } from './interfaces.js';
 import type { MessageHandler, SipListener } from './types.js';
 
-/** Receive buffer we ask for (SPEC §5.1); the kernel caps it at net.core.rmem_max. */
+/** Receive buffer we ask for; the kernel caps it at net.core.rmem_max. */
 export const UDP_RECV_BUFFER = 4 * 1024 * 1024;
 /** How often a wildcard listener looks for new local addresses. */
 const RESCAN_MS = 60_000;
@@ -31,7 +31,7 @@ interface BoundSocket {
  * UDP SIP listener. For a wildcard address it binds one socket per local address (so the destination address is
  * known and replies leave from it) plus a wildcard catch-all socket with SO_REUSEADDR for addresses that appear
  * later or cannot be bound (those record the wildcard as destination). Each datagram is read whole (≤65,535
- * bytes) and is one message (SPEC §5.2).
+ * bytes) and is one message.
  */
 export function createUdpListener(init: UdpListenerInit): SipListener {
   const family: 4 | 6 = init.listen.ip.includes(':') ? 6 : 4;
@@ -133,7 +133,7 @@ export function createUdpListener(init: UdpListenerInit): SipListener {
 }
 
 /**
- * A socket address as SPEC §6.1 stores it: `::ffff:1.2.3.4` → `1.2.3.4`, zone id dropped (`fe80::1%eth0` →
+ * A socket address as the event fields stores it: `::ffff:1.2.3.4` → `1.2.3.4`, zone id dropped (`fe80::1%eth0` →
  * `fe80::1`). The kernel already writes IPv6 in RFC 5952 form, so this stays a cheap fast path instead of a full
  * `normalizeIp` per packet.
  */

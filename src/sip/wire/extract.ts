@@ -1,5 +1,5 @@
 /**
- * Event fields from a parsed request (SPEC §6.1–§6.2 and the fixture README's extraction rules).
+ * Event fields from a parsed request (the event fields and the fixture README's extraction rules).
  */
 import { escapeAttackerText } from '../../log.js';
 import { getHeader, nameAddrUri, topViaBranch, uriUser, type SipUri } from './headers.js';
@@ -24,13 +24,13 @@ function rawUserForCalledNumber(u: Pick<SipUri, 'scheme' | 'userinfo' | 'user'>)
   return ui.slice(0, colon) + (semi === -1 ? '' : ui.slice(semi));
 }
 
-/** Escaped stored user agent (SPEC §6.1): `NOT_FOUND` when missing or blank. */
+/** Escaped stored user agent: `NOT_FOUND` when missing or blank. */
 export function storedUserAgent(raw: string | null): string {
   if (raw === null || raw.trim().length === 0) return NOT_FOUND;
   return escapeAttackerText(raw);
 }
 
-/** Extracts the SPEC §6 fields from a request. Total: never throws on odd header contents. */
+/** Extracts the event fields from a request. Total: never throws on odd header contents. */
 export function extractFields(msg: Pick<SipRequest, 'requestUri' | 'headers'>): ExtractedFields {
   const ruri = uriUser(msg.requestUri);
   const toValue = getHeader(msg, 'to');
@@ -41,7 +41,7 @@ export function extractFields(msg: Pick<SipRequest, 'requestUri' | 'headers'>): 
   const requestUriUser = ruri?.user == null ? null : escapeAttackerText(ruri.user);
   const toUser = toUri?.user == null ? null : escapeAttackerText(toUri.user);
 
-  // SPEC §6.2: R-URI user if number-like, else the To user, else NOT_FOUND — stored raw.
+  // R-URI user if number-like, else the To user, else NOT_FOUND — stored raw.
   let calledNumber = NOT_FOUND;
   const ruriRaw = ruri === null ? null : rawUserForCalledNumber(ruri);
   const d = ruriRaw === null ? null : numberLikeDigits(ruriRaw);

@@ -1,5 +1,5 @@
 /**
- * SIP-over-stream framer (SPEC §5.3): splits the bytes of one TCP/TLS connection into messages, each ending at
+ * SIP-over-stream framer: splits the bytes of one TCP/TLS connection into messages, each ending at
  * the blank line plus `Content-Length` bytes (`l` accepted, missing or unparsable = 0). CR/LF between messages
  * is keep-alive. Work is linear in the bytes received: the header-end search resumes where it stopped, bytes are
  * copied at most once into a growable buffer, and a chunk that starts on a message boundary is framed in place.

@@ -1,5 +1,5 @@
 /**
- * E.164 normalisation of the called number (SPEC §6.3). Conservative by design: a value is produced only when
+ * E.164 normalisation of the called number. Conservative by design: a value is produced only when
  * the digits start with an assigned ITU-T country code; a country code is never guessed.
  */
 import { percentDecode } from './headers.js';
@@ -29,12 +29,12 @@ export function assignedCountryCodes(): ReadonlySet<string> {
 }
 
 /**
- * International access prefixes tried in this order (SPEC §6.3 step 4): longer, more specific prefixes first,
+ * International access prefixes tried in this order (the event fields step 4): longer, more specific prefixes first,
  * some after a `9`/`0` outside-line digit.
  */
 const ACCESS_PREFIXES = ['90011', '9011', '9810', '900', '0011', '000', '011', '810', '00'] as const;
 
-/** SPEC §6.3 step 5: 7–15 digits, first digit 1–9, leading assigned country code. */
+/** the event fields step 5: 7–15 digits, first digit 1–9, leading assigned country code. */
 export function isValidE164Digits(d: string): boolean {
   if (d.length < 7 || d.length > 15) return false;
   const c0 = d.charCodeAt(0);
@@ -43,7 +43,7 @@ export function isValidE164Digits(d: string): boolean {
 }
 
 /**
- * SPEC §6.3 steps 1–2: percent-decode, cut at the first `;`, delete `-`, `.`, `(`, `)` and spaces.
+ * the event fields steps 1–2: percent-decode, cut at the first `;`, delete `-`, `.`, `(`, `)` and spaces.
  * Returns the `^\+?[0-9]+$` form, or null when the result is not number-like.
  */
 export function numberLikeDigits(raw: string): string | null {
@@ -55,7 +55,7 @@ export function numberLikeDigits(raw: string): string | null {
 }
 
 /**
- * `called_number` → `called_number_e164` (SPEC §6.3), e.g. `0046812118532` → `+46812118532`,
+ * `called_number` → `called_number_e164`, e.g. `0046812118532` → `+46812118532`,
  * `0044-20-7946-0000;phone-context=+44` → `+442079460000`; `100`, `alice`, `NOT_FOUND` → null.
  */
 export function toE164(calledNumber: string): string | null {

@@ -1,5 +1,5 @@
 /**
- * Lenient, allocation-light SIP request parser (SPEC §5.2, §5.4). Pure and total: it never throws, whatever the
+ * Lenient, allocation-light SIP request parser. Pure and total: it never throws, whatever the
  * bytes. Works on byte offsets; strings are created only for the request line and for kept header names/values.
  */
 import { isAscii, isUtf8 } from 'node:buffer';

@@ -3,7 +3,7 @@
  * `{ ok: true, msg }` or `{ ok: false, reason }`.
  */
 
-/** Why bytes were not a SIP request (SPEC §5.4 malformed reasons, used as the metric label). */
+/** Why bytes were not a SIP request (the capture rules malformed reasons, used as the metric label). */
 export type MalformedReason =
   /** A status line such as `SIP/2.0 404 Not Found`. */
   | 'response'
@@ -19,7 +19,7 @@ export type MalformedReason =
 /** Budgets that a recorded request may exceed (metric label of `sipwarden_sip_budget_exceeded_total`). */
 export type BudgetName = 'header_line' | 'header_count';
 
-/** Parser budgets (SPEC §5.4). */
+/** Parser budgets. */
 export interface ParseBudgets {
   /** Max message bytes (default 65,535). Larger → `oversize`. */
   maxMessageBytes: number;
@@ -70,7 +70,7 @@ export interface SipRequest {
 export type ParseResult = { ok: true; msg: SipRequest } | { ok: false; reason: MalformedReason };
 
 /**
- * Fields extracted from a request per SPEC §6 (see `extract.ts`). Strings are UTF-8 decoded; user agent
+ * Fields extracted from a request per the event fields (see `extract.ts`). Strings are UTF-8 decoded; user agent
  * already escaped for storage.
  */
 export interface ExtractedFields {
