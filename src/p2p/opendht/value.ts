@@ -4,7 +4,7 @@
  */
 import { normalizeIp } from '../../config/net.js';
 import { parseEventTimestamp, type HoneypotEvent } from '../../events/event.js';
-import { APP_NAME, VERSION } from '../../version.js';
+import { toJsonLogRecord } from '../../events/json-log.js';
 
 /** The DHT key string every SentryPeer node listens and publishes on (hashed with SHA-1 into an infohash). */
 export const BAD_ACTORS_KEY = 'bad_actors';
@@ -84,21 +84,10 @@ const TRANSPORTS = new Set(['UDP', 'TCP', 'TLS']);
 
 /** The value SentryPeer publishes for an event: its JSON log's first 13 keys, in order, all strings. */
 export function toSentryPeerValue(e: HoneypotEvent): SentryPeerValue {
-  return {
-    app_name: APP_NAME,
-    app_version: VERSION,
-    event_timestamp: e.eventTimestamp,
-    event_uuid: e.eventUuid,
-    created_by_node_id: e.createdByNodeId,
-    collected_method: e.collectedMethod,
-    transport_type: e.transport,
-    source_ip: e.sourceIp,
-    destination_ip: e.destinationIp ?? '',
-    called_number: e.calledNumber ?? '',
-    sip_method: e.method,
-    sip_user_agent: e.userAgent ?? '',
-    sip_message: e.sipMessage ?? '',
-  };
+  const rec = toJsonLogRecord(e);
+  const value = {} as SentryPeerValue;
+  for (const k of SENTRYPEER_KEYS) value[k] = rec[k];
+  return value;
 }
 
 /** Result of {@link parseSentryPeerValue}. */
