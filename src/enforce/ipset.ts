@@ -54,7 +54,7 @@ export function createIpsetBackend(init: IpsetInit): FirewallBackend {
     throw unavailable(`--firewall ipset: ipset list failed: ${firstLine(r.stderr)}`);
   };
 
-  const ours = (h: string, f: Family): boolean => /Type:\s*hash:ip\b/.test(h) && new RegExp(`family ${fam[f]}\\b`).test(h) && /\btimeout\b/.test(h);
+  const ours = (h: string, f: Family): boolean => /Type:\s*hash:ip\b/.test(h) && (f === 4 ? /family inet\b/ : /family inet6\b/).test(h) && /\btimeout\b/.test(h);
 
   return {
     kind: 'ipset',
