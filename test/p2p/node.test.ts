@@ -1,3 +1,4 @@
+// test-runner: exclusive (gossip scores and rate caps are timed; other files' load starved honest peers here)
 /**
  * Component tests of the P2P node: real libp2p nodes on loopback (in this process, each with its own sqlite
  * file), real gossip, real catch-up streams. Multi-process tests against the daemon are in e2e.test.ts.
@@ -78,6 +79,12 @@ async function waitFor<T>(fn: () => T, timeoutMs = 5000): Promise<T> {
 const connected = (a: TestNode, b: TestNode): boolean => a.node.peers().some((p) => p.id === b.node.peerId && p.connectedSince !== null);
 const metricValue = async (m: Metrics, name: string): Promise<number> =>
   ((await m.registry.getSingleMetric(name)?.get())?.values ?? []).reduce((s, v) => s + v.value, 0);
+
+// A test that fails mid-way can leave a libp2p node listening, which would keep this file's process alive until the
+// runner's file timeout: once everything here has run, give the stops 5 s, then end the process.
+after(() => {
+  setTimeout(() => process.exit(), 5_000).unref();
+});
 
 describe('p2p node', { timeout: 60_000 }, () => {
   test('gossip: a local event reaches two peers with the origin ids, allowed/peer events are not published', async () => {
