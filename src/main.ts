@@ -80,20 +80,20 @@ async function main(): Promise<void> {
     return;
   }
 
-  let node: RunningNode;
-  // SIGHUP's default action ends the process: handle it from before start-up, so a reload (logrotate, a GeoIP
-  // update) that arrives while the node is still starting is not fatal (the files are opened fresh anyway).
+  // Signals are handled from before start-up: a SIGTERM that arrives while the node is still starting (its
+  // listeners may already be announced) must end it cleanly, not by the default action that skips the store's
+  // final flush. SIGHUP's default action would also end the process; a reload (logrotate, a GeoIP update) that
+  // arrives while starting is simply not needed (the files are opened fresh anyway).
   let running: RunningNode | undefined;
-  process.on('SIGHUP', () => running?.reopen());
-  try {
-    node = await startNode(outcome.config);
-    running = node;
-  } catch (err) {
-    fail(err);
-  }
-
+  let pending: NodeJS.Signals | null = null;
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
+    const node = running;
+    if (!node) {
+      // Still starting: stop as soon as start-up returns.
+      pending ??= signal;
+      return;
+    }
     if (stopping) {
       // A second signal: give up on the graceful path.
       process.exit(1);
@@ -113,8 +113,15 @@ async function main(): Promise<void> {
         process.exit(1);
       });
   };
+  process.on('SIGHUP', () => running?.reopen());
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  try {
+    running = await startNode(outcome.config);
+  } catch (err) {
+    fail(err);
+  }
+  if (pending) shutdown(pending);
 }
 
 void main();

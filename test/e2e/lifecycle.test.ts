@@ -95,6 +95,15 @@ describe('lifecycle', { timeout: 120_000 }, () => {
     }
   });
 
+  test('SIGTERM while the node is still starting ends it cleanly (exit 0), not by the default action', async () => {
+    // Regression: the signal handlers were installed only once start-up returned, so a SIGTERM sent right after
+    // the first listener was announced (the API and the summary still to come) killed the process by signal.
+    for (let i = 0; i < 5; i++) {
+      const d = await startDaemon(['-a', '--api-listen', '127.0.0.1:0', '--sip-listen', '127.0.0.1:0', '--no-tls'], { expect: { udp: 1 } });
+      assert.equal(await d.stop(), 0, d.stderr());
+    }
+  });
+
   test('an explicit SIP listener that cannot bind exits 1', async () => {
     const holder = dgram.createSocket('udp4');
     await new Promise<void>((r) => holder.bind(0, '127.0.0.1', () => r()));
