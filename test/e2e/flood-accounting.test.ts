@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { cleanup, startDaemon } from '../helpers/daemon.js';
-import { queryDb } from '../helpers/net.js';
+import { queryDb, udpSocketState } from '../helpers/net.js';
 
 const SOURCES = 50;
 const NUMBERS = ['100', '2001', '0046812118532', '900', '441632960001'];
@@ -33,16 +33,7 @@ function request(seq: number, src: number, user: string): Buffer {
   );
 }
 
-/** Kernel receive-queue drops of every UDP socket bound to `port` (last column of /proc/net/udp). */
-function udpDrops(port: number): number {
-  const hexPort = ':' + port.toString(16).toUpperCase().padStart(4, '0');
-  let drops = 0;
-  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length > 12 && f[1]!.endsWith(hexPort)) drops += Number(f[f.length - 1]);
-  }
-  return drops;
-}
+const udpDrops = (port: number): number => udpSocketState(port).drops;
 
 async function metricSum(apiPort: number, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();

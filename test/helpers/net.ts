@@ -124,3 +124,29 @@ export function nmapScriptForAnyPort(name: string, dir: string): string {
   writeFileSync(out, patched);
   return out;
 }
+
+/** The kernel's view of the IPv4 UDP sockets bound to `port`: bytes waiting in their receive queues and datagrams
+ * dropped because a queue was full (the rx_queue and drops columns of /proc/net/udp, this namespace). */
+export function udpSocketState(port: number): { rxQueue: number; drops: number } {
+  const hexPort = ':' + port.toString(16).toUpperCase().padStart(4, '0');
+  let rxQueue = 0;
+  let drops = 0;
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 12 && f[1]!.endsWith(hexPort)) {
+      rxQueue += parseInt(f[4]!.split(':')[1]!, 16);
+      drops += Number(f[f.length - 1]);
+    }
+  }
+  return { rxQueue, drops };
+}
+
+/** Waits (bounded) until the receive queues of the UDP sockets on `port` are empty: a sender that paces itself on
+ * this never overflows them however slow a loaded machine makes the receiver. */
+export async function udpDrained(port: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (udpSocketState(port).rxQueue > 0) {
+    if (Date.now() > until) throw new Error(`UDP receive queue on port ${port} not drained in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
