@@ -109,13 +109,24 @@ describe('reads run off the main thread', { timeout: 120_000 }, () => {
     const port = h.api.addresses()[0]!.port;
     const hist = monitorEventLoopDelay({ resolution: 5 });
     hist.enable();
-    const r = await http(port, '/api/v1/blocklist?format=nftables');
-    const r2 = await http(port, '/ip-addresses');
+    const t0 = Date.now();
+    const r = await http(port, '/api/v1/blocklist?format=nftables', { timeoutMs: 90_000 });
+    const r2 = await http(port, '/ip-addresses', { timeoutMs: 90_000 });
     hist.disable();
+    const busyMs = Date.now() - t0;
     assert.equal(r.status, 200);
     assert.equal((r.body.match(/ timeout \d+s/g) ?? []).length, 60_000);
     assert.equal(r2.status, 200);
-    // The sqlite work is in the worker; the main thread only moves 64 KiB chunks.
-    assert.ok(hist.max / 1e6 < 250, `event loop max delay ${hist.max / 1e6} ms`);
+    // The same wall time with nothing to do: what the machine's own load adds to the delay (a loaded CI host
+    // preempts this process for hundreds of ms), so the bound speaks of our main thread, not of the neighbours.
+    const idle = monitorEventLoopDelay({ resolution: 5 });
+    idle.enable();
+    await new Promise((res) => setTimeout(res, Math.min(busyMs, 20_000)));
+    idle.disable();
+    // The sqlite work is in the worker; the main thread only moves 64 KiB chunks (on the main thread the two
+    // reads of 60k rows block it for seconds).
+    const maxMs = hist.max / 1e6;
+    const idleMs = idle.max / 1e6;
+    assert.ok(maxMs < 250 + idleMs, `event loop max delay ${maxMs.toFixed(0)} ms (idle on this machine: ${idleMs.toFixed(0)} ms)`);
   });
 });

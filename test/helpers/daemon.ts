@@ -118,8 +118,8 @@ export async function startDaemon(args: string[], opts: StartOptions = {}): Prom
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error(`daemon did not become ready in ${opts.timeoutMs ?? 20000} ms; stderr:\n${err}`));
-    }, opts.timeoutMs ?? 20000);
+      reject(new Error(`daemon did not become ready in ${opts.timeoutMs ?? 60_000} ms; stderr:\n${err}`));
+    }, opts.timeoutMs ?? 60_000);
     let partial = '';
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => {
