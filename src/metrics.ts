@@ -28,6 +28,7 @@ export class Metrics {
   readonly sipReplies: Counter<'transport' | 'status'> = new Counter({ name: 'sipwarden_sip_replies_total', help: 'SIP replies sent', labelNames: ['transport', 'status'] as const, registers: [this.registry], collect: () => this.flushHot(this.sipReplies) });
   readonly sipRepliesSuppressed = new Counter({ name: 'sipwarden_sip_replies_suppressed_total', help: 'Replies not sent because the per-source reply rate cap was reached', registers: [this.registry] });
   readonly sipRepliesBudgeted = new Counter({ name: 'sipwarden_sip_replies_budget_withheld_total', help: 'Replies not sent to an unverified UDP source because they would exceed 3x the bytes it sent (reflection bound)', registers: [this.registry] });
+  readonly sipRepliesOversize = new Counter({ name: 'sipwarden_sip_replies_oversize_total', help: 'UDP replies not built or sent because they would exceed the largest datagram (the echo of an oversized request)', registers: [this.registry] });
   readonly tcpConnections = new Gauge({ name: 'sipwarden_sip_connections', help: 'Open TCP/TLS SIP connections', labelNames: ['transport'] as const, registers: [this.registry] });
   readonly tcpRejected = new Counter({ name: 'sipwarden_sip_connections_rejected_total', help: 'TCP/TLS connections refused or closed by a limit', labelNames: ['transport', 'reason'] as const, registers: [this.registry] });
   readonly tlsHandshakeFailures = new Counter({ name: 'sipwarden_tls_handshake_failures_total', help: 'Failed TLS handshakes', registers: [this.registry] });

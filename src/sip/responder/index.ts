@@ -13,7 +13,7 @@ import { parseNameAddr, parseUri, topViaBranch } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { parseDecoyExtensions, type DecoySet } from './decoys.js';
 import { digestMatches, parseAuthHeader, type ParsedAuthHeader } from './digest.js';
-import { buildResponse, responseBase, viewRequest, type RequestView, type ResponseBase, type ResponseSpec } from './message.js';
+import { buildResponse, responseBase, responseByteLength, viewRequest, type RequestView, type ResponseBase, type ResponseSpec } from './message.js';
 import {
   ALLOWED_METHODS,
   CAPABILITIES,
@@ -56,6 +56,8 @@ const T1_MS = 500;
 const T2_MS = 4000;
 /** 64·T1: transaction lifetime, retransmission window and Timer H. */
 const TX_LIFETIME_MS = 32_000;
+/** Largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header bytes): a bigger reply cannot be sent. */
+const MAX_UDP_PAYLOAD = 65_507;
 /** Transactions kept. */
 const MAX_TRANSACTIONS = 10_000;
 /** Sent To-tags remembered per source IP for verification, and for how long. */
@@ -282,6 +284,11 @@ export function createResponder(init: ResponderInit): Responder {
   function sendTx(tx: Transaction, spec: ResponseSpec): boolean {
     const base = tx.base;
     if (base === null) return false;
+    if (tx.transport === 'UDP' && responseByteLength(base, spec) > MAX_UDP_PAYLOAD) {
+      // A datagram cannot carry it (the echo of an oversized request): never serialised, never sent.
+      metrics.sipRepliesOversize.inc();
+      return false;
+    }
     const bytes = build(base, spec);
     tx.last = bytes;
     tx.lastStatus = spec.status;
@@ -315,7 +322,7 @@ export function createResponder(init: ResponderInit): Responder {
   function fitAll(tx: Transaction, ...specs: ResponseSpec[]): boolean {
     if (!bounded(tx.transport, tx.ip)) return true;
     let total = 0;
-    for (const sp of specs) total += tx.base === null ? 0 : build(tx.base, sp).length;
+    for (const sp of specs) total += tx.base === null ? 0 : responseByteLength(tx.base, sp);
     return affordable(tx.transport, tx.ip, total);
   }
 

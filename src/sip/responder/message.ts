@@ -168,13 +168,70 @@ function headerBlock(list: ReadonlyArray<readonly [string, string]>): string {
   return s;
 }
 
-/** Serialises a response with full header names and CRLF line ends. */
+/** UTF-8 bytes of the echoed headers of a base (Via…CSeq lines without To), computed once per base. */
+const echoedBytes = new WeakMap<ResponseBase, number>();
+function echoedLength(base: ResponseBase): number {
+  let n = echoedBytes.get(base);
+  if (n === undefined) {
+    n = 0;
+    for (const v of base.vias) n += 7 + Buffer.byteLength(v, 'utf8'); // "Via: " + value + CRLF
+    n += 8 + Buffer.byteLength(base.from, 'utf8'); // "From: " + CRLF
+    n += 6 + Buffer.byteLength(base.to, 'utf8'); // "To: " + CRLF
+    n += 11 + Buffer.byteLength(base.callId, 'utf8'); // "Call-ID: " + CRLF
+    n += 8 + Buffer.byteLength(base.cseq, 'utf8'); // "CSeq: " + CRLF
+    echoedBytes.set(base, n);
+  }
+  return n;
+}
+
+/**
+ * The exact byte length {@link buildResponse} would produce, without building it: the reflection bound and the
+ * datagram limit are checked first, so a 64 KiB request's echo that will not be sent is never serialised.
+ */
+export function responseByteLength(base: ResponseBase, spec: ResponseSpec): number {
+  let n = Buffer.byteLength(`SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}\r\n`, 'utf8') + echoedLength(base);
+  if (spec.toTag !== null && !base.toHasTag) n += 5 + Buffer.byteLength(spec.toTag, 'utf8'); // ";tag=" + tag
+  if (spec.extra) for (const [k, v] of spec.extra) n += Buffer.byteLength(`${k}: ${v}\r\n`, 'utf8');
+  if (spec.capabilities) n += Buffer.byteLength(headerBlock(spec.capabilities), 'utf8');
+  return n + Buffer.byteLength(`Server: ${spec.server}\r\nContent-Length: 0\r\n\r\n`, 'utf8');
+}
+
+/** The echoed headers of a base, UTF-8 encoded once: `head` is Via…From plus `To: <value>`, `tail` Call-ID and CSeq. */
+interface EncodedEcho {
+  head: Buffer;
+  tail: Buffer;
+}
+const encodedEchoes = new WeakMap<ResponseBase, EncodedEcho>();
+function encodedEcho(base: ResponseBase): EncodedEcho {
+  let e = encodedEchoes.get(base);
+  if (e === undefined) {
+    let head = '';
+    for (const v of base.vias) head += `Via: ${v}\r\n`;
+    e = {
+      head: Buffer.from(`${head}From: ${base.from}\r\nTo: ${base.to}`, 'utf8'),
+      tail: Buffer.from(`\r\nCall-ID: ${base.callId}\r\nCSeq: ${base.cseq}\r\n`, 'utf8'),
+    };
+    encodedEchoes.set(base, e);
+  }
+  return e;
+}
+
+/**
+ * Serialises a response with full header names and CRLF line ends. The echoed headers (up to a 64 KiB request's
+ * worth) are encoded once per request and copied into each response of its transaction (100 Trying, the
+ * challenge or final, retransmissions); every piece starts and ends with ASCII, so the bytes equal those of
+ * encoding the whole text at once.
+ */
 export function buildResponse(base: ResponseBase, spec: ResponseSpec): Buffer {
-  let out = `SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}\r\n`;
-  for (const v of base.vias) out += `Via: ${v}\r\n`;
-  out += `From: ${base.from}\r\nTo: ${spec.toTag !== null && !base.toHasTag ? `${base.to};tag=${spec.toTag}` : base.to}\r\nCall-ID: ${base.callId}\r\nCSeq: ${base.cseq}\r\n`;
-  if (spec.extra) for (const [k, v] of spec.extra) out += `${k}: ${v}\r\n`;
-  if (spec.capabilities) out += headerBlock(spec.capabilities);
-  out += `Server: ${spec.server}\r\nContent-Length: 0\r\n\r\n`;
-  return Buffer.from(out, 'utf8');
+  const echo = encodedEcho(base);
+  const status = Buffer.from(`SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}\r\n`, 'utf8');
+  const parts: Buffer[] = [status, echo.head];
+  if (spec.toTag !== null && !base.toHasTag) parts.push(Buffer.from(`;tag=${spec.toTag}`, 'utf8'));
+  parts.push(echo.tail);
+  let rest = '';
+  if (spec.extra) for (const [k, v] of spec.extra) rest += `${k}: ${v}\r\n`;
+  if (spec.capabilities) rest += headerBlock(spec.capabilities);
+  rest += `Server: ${spec.server}\r\nContent-Length: 0\r\n\r\n`;
+  parts.push(Buffer.from(rest, 'utf8'));
+  return Buffer.concat(parts);
 }
