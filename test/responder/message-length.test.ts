@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { buildResponse, responseByteLength, type ResponseBase, type ResponseSpec } from '../../src/sip/responder/message.js';
+import { buildResponse, largeEcho, responseByteLength, type ResponseBase, type ResponseSpec } from '../../src/sip/responder/message.js';
 import { REASONS } from '../../src/sip/responder/profiles.js';
 import { counter, harness } from './harness.js';
 
@@ -39,13 +39,16 @@ test('responseByteLength and buildResponse equal the one-piece encoding of the r
     server: text,
   });
   fc.assert(
-    fc.property(base, spec, (b: ResponseBase, s) => {
+    fc.property(base, spec, fc.boolean(), (b0: ResponseBase, s, large) => {
+      // Both ways of building: whole (ordinary requests) and from pieces encoded once (a long echo).
+      const b = large ? { ...b0, callId: 'c'.repeat(3000) + b0.callId } : b0;
+      assert.equal(largeEcho(b), large || largeEcho(b0));
       const sp: ResponseSpec = { status: s.status, toTag: s.toTag, server: s.server, ...(s.extra ? { extra: s.extra } : {}), ...(s.capabilities ? { capabilities: s.capabilities } : {}) };
       const built = buildResponse(b, sp);
       assert.equal(responseByteLength(b, sp), built.length);
       assert.ok(built.equals(Buffer.from(reference(b, sp), 'utf8')), 'pieces encode as the whole text would');
     }),
-    { numRuns: 500 },
+    { numRuns: 1000 },
   );
 });
 

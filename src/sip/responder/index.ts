@@ -13,7 +13,7 @@ import { parseNameAddr, parseUri, topViaBranch } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { parseDecoyExtensions, type DecoySet } from './decoys.js';
 import { digestMatches, parseAuthHeader, type ParsedAuthHeader } from './digest.js';
-import { buildResponse, responseBase, responseByteLength, viewRequest, type RequestView, type ResponseBase, type ResponseSpec } from './message.js';
+import { buildResponse, largeEcho, responseBase, responseByteLength, viewRequest, type RequestView, type ResponseBase, type ResponseSpec } from './message.js';
 import {
   ALLOWED_METHODS,
   CAPABILITIES,
@@ -280,11 +280,16 @@ export function createResponder(init: ResponderInit): Responder {
     return b;
   }
 
+  /** A reply's byte length: measured without building for a large echo, else built (and kept for sending). */
+  function replyLength(base: ResponseBase, spec: ResponseSpec): number {
+    return largeEcho(base) ? responseByteLength(base, spec) : build(base, spec).length;
+  }
+
   /** Sends a response of a transaction and records it as the one a retransmission gets. */
   function sendTx(tx: Transaction, spec: ResponseSpec): boolean {
     const base = tx.base;
     if (base === null) return false;
-    if (tx.transport === 'UDP' && responseByteLength(base, spec) > MAX_UDP_PAYLOAD) {
+    if (tx.transport === 'UDP' && replyLength(base, spec) > MAX_UDP_PAYLOAD) {
       // A datagram cannot carry it (the echo of an oversized request): never serialised, never sent.
       metrics.sipRepliesOversize.inc();
       return false;
@@ -322,7 +327,7 @@ export function createResponder(init: ResponderInit): Responder {
   function fitAll(tx: Transaction, ...specs: ResponseSpec[]): boolean {
     if (!bounded(tx.transport, tx.ip)) return true;
     let total = 0;
-    for (const sp of specs) total += tx.base === null ? 0 : responseByteLength(tx.base, sp);
+    for (const sp of specs) total += tx.base === null ? 0 : replyLength(tx.base, sp);
     return affordable(tx.transport, tx.ip, total);
   }
 

@@ -168,6 +168,20 @@ function headerBlock(list: ReadonlyArray<readonly [string, string]>): string {
   return s;
 }
 
+/** Echoed text (UTF-16 units) above which a base's replies are built from pieces encoded once (see below). */
+const LARGE_ECHO_UNITS = 2048;
+
+/**
+ * True when the echoed headers of a base are long (an oversized or hostile request): its replies are then sized
+ * before being built, and built from pieces encoded once. An ordinary request's replies are cheaper to build
+ * whole and measure afterwards.
+ */
+export function largeEcho(base: ResponseBase): boolean {
+  let n = base.from.length + base.to.length + base.callId.length + base.cseq.length;
+  for (const v of base.vias) n += v.length;
+  return n > LARGE_ECHO_UNITS;
+}
+
 /** UTF-8 bytes of the echoed headers of a base (Via…CSeq lines without To), computed once per base. */
 const echoedBytes = new WeakMap<ResponseBase, number>();
 function echoedLength(base: ResponseBase): number {
@@ -223,6 +237,16 @@ function encodedEcho(base: ResponseBase): EncodedEcho {
  * encoding the whole text at once.
  */
 export function buildResponse(base: ResponseBase, spec: ResponseSpec): Buffer {
+  if (!largeEcho(base)) {
+    // An ordinary request: one string, one encoding (fewer allocations than the pieces below).
+    let out = `SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}\r\n`;
+    for (const v of base.vias) out += `Via: ${v}\r\n`;
+    out += `From: ${base.from}\r\nTo: ${spec.toTag !== null && !base.toHasTag ? `${base.to};tag=${spec.toTag}` : base.to}\r\nCall-ID: ${base.callId}\r\nCSeq: ${base.cseq}\r\n`;
+    if (spec.extra) for (const [k, v] of spec.extra) out += `${k}: ${v}\r\n`;
+    if (spec.capabilities) out += headerBlock(spec.capabilities);
+    out += `Server: ${spec.server}\r\nContent-Length: 0\r\n\r\n`;
+    return Buffer.from(out, 'utf8');
+  }
   const echo = encodedEcho(base);
   const status = Buffer.from(`SIP/2.0 ${spec.status} ${REASONS[spec.status] ?? 'Unknown'}\r\n`, 'utf8');
   const parts: Buffer[] = [status, echo.head];
