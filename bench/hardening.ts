@@ -41,16 +41,18 @@ function cpuPerMessage(): void {
   });
   let port = 1024;
   const reply = { open: true, send: (): void => {} };
-  /** Minimum CPU ms over REPS fresh sources (never a retransmission). */
+  /** CPU ms of one run from a fresh source (never a retransmission). */
+  const cpuOnce = (b: Buffer): number => {
+    port = port >= 65535 ? 1024 : port + 1;
+    const c0 = process.cpuUsage();
+    capture.handle(b, { transport: 'UDP', source: { ip: '192.0.2.9', port }, local: { ip: '127.0.0.1', port: 5060 } }, reply);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
+  /** Minimum CPU ms over REPS consecutive runs. */
   const cpuMs = (b: Buffer): number => {
     let best = Infinity;
-    for (let i = 0; i < REPS; i++) {
-      port = port >= 65535 ? 1024 : port + 1;
-      const c0 = process.cpuUsage();
-      capture.handle(b, { transport: 'UDP', source: { ip: '192.0.2.9', port }, local: { ip: '127.0.0.1', port: 5060 } }, reply);
-      const c = process.cpuUsage(c0);
-      best = Math.min(best, (c.user + c.system) / 1000);
-    }
+    for (let i = 0; i < REPS; i++) best = Math.min(best, cpuOnce(b));
     return best;
   };
   const ordinary = Buffer.from(
@@ -62,13 +64,18 @@ function cpuPerMessage(): void {
   let base = Infinity;
   for (let i = 0; i < 200; i++) base = Math.min(base, cpuMs(ordinary));
   const corpus = [...issuePayloads(), ...fc.sample(hostileMessage, { numRuns: CORPUS, seed: 20261204 })];
-  const rows = corpus.map((b) => ({ bytes: b.length, ms: cpuMs(b) })).sort((a, b) => a.ms - b.ms);
+  // REPS passes over the whole corpus, one run per message each, keeping each message's minimum: a burst of load
+  // from other processes (or vCPU steal, which guests charge to the running process) then spoils one pass of a
+  // message, not all of its runs.
+  const best = corpus.map(() => Infinity);
+  for (let pass = 0; pass < REPS; pass++) corpus.forEach((b, i) => (best[i] = Math.min(best[i]!, cpuOnce(b))));
+  const rows = corpus.map((b, i) => ({ bytes: b.length, ms: best[i]! })).sort((a, b) => a.ms - b.ms);
   const at = (q: number): number => rows[Math.min(rows.length - 1, Math.floor(q * rows.length))]!.ms;
   const worst = rows[rows.length - 1]!;
   const big = rows.filter((r) => r.bytes >= 60_000);
   const worstBig = big.length ? big[big.length - 1]!.ms : NaN;
   const f = (x: number): string => x.toFixed(3) + ' ms';
-  console.log(`hostile corpus: ${corpus.length} requests (seed 20261204), ${big.length} of them ≥ 60,000 bytes; min of ${REPS} CPU runs each`);
+  console.log(`hostile corpus: ${corpus.length} requests (seed 20261204), ${big.length} of them ≥ 60,000 bytes; min of ${REPS} CPU runs each, one per pass over the corpus`);
   console.log(`ordinary ${ordinary.length}-byte OPTIONS (baseline): ${f(base)}`);
   console.log(`hostile: median ${f(at(0.5))}, p99 ${f(at(0.99))}, worst ${f(worst.ms)} (${worst.bytes} bytes), worst ≥ 60,000 bytes ${f(worstBig)}`);
   console.log(`ratio worst/baseline ${(worst.ms / base).toFixed(0)}×; target worst ≤ 1 ms: ${worst.ms <= 1 ? 'met' : 'NOT met'}`);
