@@ -21,6 +21,13 @@ const RATE = Number(process.env.BENCH_BGP_RATE ?? 500);
 const SECONDS = Number(process.env.BENCH_BGP_SECONDS ?? 10);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const addr = (i: number): string => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+/**
+ * The change phase's addresses: index CHANGE_BASE on, i.e. 198.19.192.0/18, a range the full set (index 0 to
+ * N - 1) never reaches, so every address measured is new to BIRD.
+ */
+const CHANGE_BASE = 65_536 + 49_152;
+const CHANGE_NET = '198.19.192.0/18';
+if (N > CHANGE_BASE || RATE * SECONDS > 16_384) throw new Error(`BENCH_BGP_ROUTES ≤ ${CHANGE_BASE} and RATE × SECONDS ≤ 16384, so the phases do not overlap`);
 const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
 
 async function inside(nsR: string): Promise<void> {
@@ -87,7 +94,7 @@ async function inside(nsR: string): Promise<void> {
     const lat: number[] = [];
     const total = RATE * SECONDS;
     const poll = setInterval(() => {
-      const out = birdc('show', 'route', 'protocol', 'sipwarden_feed', 'where', 'net ~ 198.19.128.0/17');
+      const out = birdc('show', 'route', 'protocol', 'sipwarden_feed', 'where', `net ~ ${CHANGE_NET}`);
       const now = Date.now();
       for (const m of out.matchAll(/^(198\.19\.\d+\.\d+)\/32/gm)) {
         const t = sent.get(m[1]!);
@@ -99,7 +106,7 @@ async function inside(nsR: string): Promise<void> {
     }, 50);
     const start = Date.now();
     for (let i = 0; i < total; i++) {
-      const ip = addr(65536 + 32768 + i);
+      const ip = addr(CHANGE_BASE + i);
       const line = `id: ${++seq}\nevent: add\ndata: {"seq":${seq},"op":"add","ip":"${ip}","family":4,"expires_at":"2099-01-01T00:00:00.000Z","last_hit":"2026-01-01T00:00:00.000Z"}\n\n`;
       sent.set(ip, Date.now());
       for (const c of clients) c.write(line);
