@@ -1,7 +1,7 @@
 /**
  * `sipwarden bgp-feed`: ExaBGP runs this as its API process. It follows the node's block set through
- * `/api/v1/blocklist/stream` and writes ExaBGP API commands on stdout: the full set once it knows it, then an
- * announce or withdraw for every change. It reads ExaBGP's answers on stdin (`done`, `error`, neighbor state) and
+ * `/api/v1/blocklist/stream` and writes ExaBGP API commands on stdout: the full set once it knows it, then
+ * batched announces and withdrawals for the changes (see ExabgpPipe for the flow control). It reads ExaBGP's answers on stdin (`done`, `error`, neighbor state) and
  * announces everything again when a BGP session comes back up. While the API is unreachable it keeps what ExaBGP
  * holds: it announces nothing it does not know and withdraws nothing it has not been told to.
  */
