@@ -172,7 +172,6 @@ export class ExabgpPipe {
 
 /** A line shortened for the log, control characters shown as `?`. */
 function cut(s: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[\u0000-\u001f\u007f]/g, '?');
   return clean.length > 80 ? clean.slice(0, 80) + '…' : clean;
 }
