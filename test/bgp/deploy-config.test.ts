@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../../src/config/settings.js';
 import { BLACKHOLE } from '../../src/cli/bgp-feed.js';
+import { NLRI_PER_COMMAND } from '../../src/bgp/routes.js';
 import { ROOT } from '../helpers/daemon.js';
 
 const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), 'utf8');
@@ -59,5 +60,12 @@ describe('shipped BGP configs', () => {
     assert.match(proc[2]!, /encoder text;/);
     assert.match(exa, new RegExp(`processes \\[ ${proc[1]} \\];`));
     assert.match(exa, /neighbor-changes;/);
+  });
+
+  test('the batch size and acknowledgement setting the comments and docs state are the feed\'s', () => {
+    const raw = read('deploy', 'exabgp', 'exabgp.conf');
+    assert.match(raw, new RegExp(`at most ${NLRI_PER_COMMAND} prefixes each`));
+    assert.match(raw, /exabgp\.api\.ack/);
+    assert.match(doc, new RegExp(`at most ${NLRI_PER_COMMAND} prefixes of one family per command`));
   });
 });
