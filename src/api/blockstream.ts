@@ -102,7 +102,9 @@ export function registerBlockStreamRoute(app: FastifyInstance, blockSet: BlockSe
     void (async () => {
       let from: number;
       if (backlog !== null && cursor !== null) {
-        await paced(backlog.map(changeEvent));
+        await paced((function* () {
+          for (const c of backlog) yield changeEvent(c);
+        })());
         from = backlog.length > 0 ? backlog[backlog.length - 1]!.seq : cursor;
       } else {
         const snap = blockSet.snapshot();
