@@ -2,17 +2,20 @@
  * `npm run bench -- bgp`: the BGP feed against BIRD 2 over a real eBGP session, in network namespaces this bench
  * creates (S: ExaBGP and the feed; R: BIRD), using the shipped deploy/bird/bird.conf.
  * - Full-set announce of N routes (default 100,000; 198.18.0.0/15, allowed for the lab with --bgp-allow-prefix):
- *   time until `birdc` counts all of them, for `sipwarden bgp-feed` (fed a snapshot by a stream server) against
- *   ExaBGP announcing the same routes from static configuration, in the same run.
- * - Change-to-route latency at 500 new addresses/s for 10 s: from the stream event to the route in BIRD (birdc
- *   polled every 50 ms, so figures carry up to 50 ms of polling).
+ *   time until `birdc` counts all of them, for `sipwarden bgp-feed` (reading a snapshot from the node's stream
+ *   route, registerBlockStreamRoute, over an in-memory block set) against ExaBGP announcing the same routes from
+ *   static configuration, in the same run.
+ * - Change-to-route latency at 500 new addresses/s for 10 s: from the change entering the block set to the route
+ *   in BIRD (birdc polled every 50 ms, so figures carry up to 50 ms of polling).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, type ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { registerBlockStreamRoute } from '../src/api/blockstream.js';
+import type { BlockChange, BlockEntry, BlockSet } from '../src/enforce/blockset.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'dist', 'main.js');
@@ -21,7 +24,47 @@ const RATE = Number(process.env.BENCH_BGP_RATE ?? 500);
 const SECONDS = Number(process.env.BENCH_BGP_SECONDS ?? 10);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const addr = (i: number): string => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+/**
+ * The change phase's addresses: index CHANGE_BASE on, i.e. 198.19.192.0/18, a range the full set (index 0 to
+ * N - 1) never reaches, so every address measured is new to BIRD.
+ */
+const CHANGE_BASE = 65_536 + 49_152;
+const CHANGE_NET = '198.19.192.0/18';
+if (N > CHANGE_BASE || RATE * SECONDS > 16_384) throw new Error(`BENCH_BGP_ROUTES ≤ ${CHANGE_BASE} and RATE × SECONDS ≤ 16384, so the phases do not overlap`);
 const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
+
+/** A block set in memory: `push` adds addresses (one change each) and tells the stream's readers. */
+function memorySet(): BlockSet & { push(ips: string[]): void } {
+  let seq = 1;
+  const entries = new Map<string, BlockEntry>();
+  const history: BlockChange[] = [];
+  const listeners = new Set<(c: readonly BlockChange[]) => void>();
+  const expiresAtMs = Date.now() + 86_400_000;
+  return {
+    async start() {},
+    async stop() {},
+    get seq() {
+      return seq;
+    },
+    snapshot: () => ({ seq, entries: [...entries.values()] }),
+    changesSince: (from) => (from >= seq ? [] : history.length && history[0]!.seq <= from + 1 ? history.filter((c) => c.seq > from) : null),
+    size: (f) => [...entries.values()].filter((e) => e.family === f).length,
+    has: (ip) => entries.has(ip),
+    subscribe(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    sweep() {},
+    evictedCount: () => 0,
+    push(ips) {
+      const lastHitMs = Date.now();
+      const cs = ips.map((ip): BlockChange => ({ seq: ++seq, op: 'add', ip, family: 4, expiresAtMs, lastHitMs }));
+      for (const c of cs) entries.set(c.ip, { ip: c.ip, family: 4, expiresAtMs, lastHitMs });
+      if (cs.length === 1) history.push(cs[0]!);
+      for (const l of listeners) l(cs);
+    },
+  };
+}
 
 async function inside(nsR: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sipwarden-bench-bgp-'));
@@ -63,17 +106,14 @@ async function inside(nsR: string): Promise<void> {
     bird.kill('SIGKILL');
     await sleep(1000);
 
-    // sipwarden bgp-feed, fed a snapshot of the same addresses by a stream server.
-    let clients: ServerResponse[] = [];
-    let seq = 1;
-    const server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      let out = `event: snapshot\ndata: {"seq":${seq},"count":${N}}\n\n`;
-      for (let i = 0; i < N; i++) out += `event: entry\ndata: {"ip":"${addr(i)}","family":4,"expires_at":"2099-01-01T00:00:00.000Z","last_hit":"2026-01-01T00:00:00.000Z"}\n\n`;
-      res.write(out + `event: snapshot-end\nid: ${seq}\ndata: {"seq":${seq}}\n\n`);
-      clients.push(res);
-    });
-    await new Promise<void>((r) => server.listen(18082, '127.0.0.1', () => r()));
+    // sipwarden bgp-feed, following the node's stream route (src/api/blockstream.ts) over an in-memory block set
+    // holding the same addresses.
+    const set = memorySet();
+    set.push(Array.from({ length: N }, (_, i) => addr(i)));
+    // Open stream connections are closed with the server (they never end by themselves).
+    const app = Fastify({ forceCloseConnections: true });
+    registerBlockStreamRoute(app, set);
+    await app.listen({ port: 18082, host: '127.0.0.1' });
     bird = startBird();
     await sleep(500);
     t0 = Date.now();
@@ -87,7 +127,7 @@ async function inside(nsR: string): Promise<void> {
     const lat: number[] = [];
     const total = RATE * SECONDS;
     const poll = setInterval(() => {
-      const out = birdc('show', 'route', 'protocol', 'sipwarden_feed', 'where', 'net ~ 198.19.128.0/17');
+      const out = birdc('show', 'route', 'protocol', 'sipwarden_feed', 'where', `net ~ ${CHANGE_NET}`);
       const now = Date.now();
       for (const m of out.matchAll(/^(198\.19\.\d+\.\d+)\/32/gm)) {
         const t = sent.get(m[1]!);
@@ -99,10 +139,9 @@ async function inside(nsR: string): Promise<void> {
     }, 50);
     const start = Date.now();
     for (let i = 0; i < total; i++) {
-      const ip = addr(65536 + 32768 + i);
-      const line = `id: ${++seq}\nevent: add\ndata: {"seq":${seq},"op":"add","ip":"${ip}","family":4,"expires_at":"2099-01-01T00:00:00.000Z","last_hit":"2026-01-01T00:00:00.000Z"}\n\n`;
+      const ip = addr(CHANGE_BASE + i);
       sent.set(ip, Date.now());
-      for (const c of clients) c.write(line);
+      set.push([ip]);
       const due = start + ((i + 1) * 1000) / RATE;
       if (due > Date.now()) await sleep(due - Date.now());
     }
@@ -110,9 +149,7 @@ async function inside(nsR: string): Promise<void> {
     while (sent.size > 0 && Date.now() < end) await sleep(100);
     clearInterval(poll);
     console.log(`change-to-route at ${RATE} new addresses/s for ${SECONDS} s: ${lat.length}/${total} in BIRD, p50 ${q(lat, 0.5)} ms, p99 ${q(lat, 0.99)} ms (target p99 ≤ 2,000 ms; capture-to-commit adds the store batch, see the enforce bench)`);
-    for (const c of clients) c.end();
-    clients = [];
-    server.close();
+    await app.close();
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

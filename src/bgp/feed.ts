@@ -1,24 +1,25 @@
 /**
  * `sipwarden bgp-feed`: ExaBGP runs this as its API process. It follows the node's block set through
- * `/api/v1/blocklist/stream` and writes ExaBGP API commands on stdout: the full set once it knows it, then an
- * announce or withdraw for every change. It reads ExaBGP's answers on stdin (`done`, `error`, neighbor state) and
+ * `/api/v1/blocklist/stream` and writes ExaBGP API commands on stdout: the full set once it knows it, then
+ * batched announces and withdrawals for the changes (see ExabgpPipe for the flow control). It reads ExaBGP's answers on stdin (`done`, `error`, neighbor state) and
  * announces everything again when a BGP session comes back up. While the API is unreachable it keeps what ExaBGP
  * holds: it announces nothing it does not know and withdraws nothing it has not been told to.
  */
 import { createServer, type Server } from 'node:http';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Endpoint } from '../lifecycle.js';
-import { RoutePolicy, type BlockedAddress, type RefusalReason, type Route, type RouteSettings } from './routes.js';
-import { createStreamClient, type StreamChange, type StreamEntry } from './stream-client.js';
+import { ExabgpPipe } from './exabgp-pipe.js';
+import { RoutePolicy, type RefusalReason, type Route, type RouteSettings } from './routes.js';
+import { createStreamClient, type StreamChange } from './stream-client.js';
+import { RouteTable } from './table.js';
 
 /** The feed's own metrics (it is a process of its own, served on `--bgp-metrics-listen`). */
 export class FeedMetrics {
   readonly registry = new Registry();
   readonly routes = new Gauge({ name: 'sipwarden_bgp_routes', help: 'Routes announced, per family', labelNames: ['family'] as const, registers: [this.registry] });
-  readonly announced = new Counter({ name: 'sipwarden_bgp_announcements_total', help: 'Announce commands written', registers: [this.registry] });
-  readonly withdrawn = new Counter({ name: 'sipwarden_bgp_withdrawals_total', help: 'Withdraw commands written', registers: [this.registry] });
+  readonly announced = new Counter({ name: 'sipwarden_bgp_announcements_total', help: 'Routes announced (prefixes, batched into ExaBGP commands)', registers: [this.registry] });
+  readonly withdrawn = new Counter({ name: 'sipwarden_bgp_withdrawals_total', help: 'Routes withdrawn (prefixes)', registers: [this.registry] });
   readonly refusals = new Counter({ name: 'sipwarden_bgp_refusals_total', help: 'Blocked addresses not announced, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly restarts = new Counter({ name: 'sipwarden_bgp_feed_resends_total', help: 'Full-set sends (start, session up, new snapshot)', labelNames: ['cause'] as const, registers: [this.registry] });
   readonly exabgpAnswers = new Counter({ name: 'sipwarden_bgp_exabgp_answers_total', help: 'Answers read from ExaBGP', labelNames: ['kind'] as const, registers: [this.registry] });
@@ -39,6 +40,9 @@ export interface BgpFeedInit {
   /** Delay that coalesces a burst of changes into one write (ms). */
   coalesceMs?: number;
   minBackoffMs?: number;
+  /** ExaBGP commands unacknowledged at a time (4) and how long to wait for an acknowledgement (10 s). */
+  maxInFlight?: number;
+  ackTimeoutMs?: number;
 }
 
 /** The running feed. */
@@ -47,6 +51,8 @@ export interface BgpFeed {
   readonly done: Promise<void>;
   /** What ExaBGP was told it should hold. */
   held(): ReadonlyMap<string, Route>;
+  /** Resolves once every command so far was written and acknowledged. */
+  idle(): Promise<void>;
   stop(): Promise<void>;
   readonly metrics: FeedMetrics;
 }
@@ -55,24 +61,7 @@ export interface BgpFeed {
 export async function createBgpFeed(init: BgpFeedInit): Promise<BgpFeed> {
   const policy = new RoutePolicy(init.settings);
   const metrics = new FeedMetrics();
-  const blocked = new Map<string, BlockedAddress>();
-  let held = new Map<string, Route>();
-  /** True once the block set is known (a snapshot or a resume); until then nothing is announced or withdrawn. */
-  let known = false;
-  let cleared = false;
-  let timer: NodeJS.Timeout | null = null;
   const refusedOnce = new Set<string>();
-  const coalesce = init.coalesceMs ?? 20;
-
-  const write = (lines: string[]): void => {
-    if (lines.length) init.output.write(lines.join('\n') + '\n');
-  };
-  const gauge = (): void => {
-    let n4 = 0;
-    for (const r of held.values()) if (r.family === 4) n4++;
-    metrics.routes.set({ family: '4' }, n4);
-    metrics.routes.set({ family: '6' }, held.size - n4);
-  };
   const onRefused = (ip: string, reason: RefusalReason): void => {
     const key = `${reason} ${ip}`;
     if (refusedOnce.has(key)) return;
@@ -80,83 +69,85 @@ export async function createBgpFeed(init: BgpFeedInit): Promise<BgpFeed> {
     refusedOnce.add(key);
     metrics.refusals.inc({ reason });
   };
+  const table = new RouteTable(policy, onRefused);
+  /** True once the block set is known (a snapshot or a resume); until then nothing is announced or withdrawn. */
+  let known = false;
+  let started = false;
+  let timer: NodeJS.Timeout | null = null;
+  const coalesce = init.coalesceMs ?? 20;
 
-  /** Brings ExaBGP from `held` to what the block set wants now. */
+  const pipe = new ExabgpPipe({
+    input: init.input,
+    output: init.output,
+    log: init.log,
+    maxInFlight: init.maxInFlight,
+    ackTimeoutMs: init.ackTimeoutMs,
+    onAnswer: (kind) => metrics.exabgpAnswers.inc({ kind }),
+    onNeighborUp: () => {
+      // A session that comes back gets the whole set again (ExaBGP would resend its table; this makes it explicit).
+      if (!started) return;
+      metrics.restarts.inc({ cause: 'session_up' });
+      pipe.send(policy.announce(table.held().values()));
+    },
+  });
+
+  const gauge = (): void => {
+    let n4 = 0;
+    for (const r of table.held().values()) if (r.family === 4) n4++;
+    metrics.routes.set({ family: '4' }, n4);
+    metrics.routes.set({ family: '6' }, table.held().size - n4);
+  };
+
+  /** Tells ExaBGP what changed since the last sync (the first time: everything). */
   const sync = (): void => {
     timer = null;
     if (!known) return;
-    const wanted = policy.routes(blocked.values(), onRefused);
-    const d = policy.diff(held, wanted);
-    // The first time: ExaBGP may hold routes of an earlier run of this process (it keeps them when it restarts
-    // us), so its out-table is cleared and the full set follows in the same write.
-    const prefix = cleared ? [] : ['clear adj-rib out'];
-    if (!cleared) {
-      cleared = true;
+    if (!started) {
+      // ExaBGP may hold routes of an earlier run of this process (it keeps them when it restarts us), so its
+      // out-table is cleared and the full set follows.
+      started = true;
       metrics.restarts.inc({ cause: 'start' });
-      write([...prefix, ...[...wanted.values()].map((r) => policy.announce(r))]);
-      metrics.announced.inc(wanted.size);
+      const all = table.resync();
+      pipe.send(['clear adj-rib out', ...policy.announce(all)]);
+      metrics.announced.inc(all.length);
     } else {
-      write(d.commands);
+      const d = table.flush();
+      // Withdrawals first, so the receiving router's prefix limit is never crossed in between.
+      pipe.send([...policy.withdraw(d.withdrawn), ...policy.announce(d.announced)]);
       metrics.announced.inc(d.announced.length);
       metrics.withdrawn.inc(d.withdrawn.length);
     }
-    held = wanted;
     gauge();
   };
   const schedule = (): void => {
     if (timer === null) timer = setTimeout(sync, coalesce);
   };
 
-  const apply = (e: StreamEntry): void => void blocked.set(e.ip, { ip: e.ip, lastHitMs: e.last_hit_ms });
   const client = createStreamClient({
     url: init.apiUrl,
     token: init.apiToken,
     minBackoffMs: init.minBackoffMs,
     handlers: {
       snapshot(entries) {
-        blocked.clear();
-        for (const e of entries) apply(e);
+        table.replaceAll(entries.map((e) => ({ ip: e.ip, lastHitMs: e.last_hit_ms })));
         if (known) metrics.restarts.inc({ cause: 'snapshot' });
         known = true;
         schedule();
       },
       changes(changes: StreamChange[]) {
         for (const c of changes) {
-          if (c.op === 'remove') blocked.delete(c.ip);
-          else apply(c);
+          if (c.op === 'remove') table.remove(c.ip);
+          else table.set(c.ip, c.last_hit_ms);
         }
         if (known) schedule();
       },
       state(connected, error) {
         metrics.streamConnected.set(connected ? 1 : 0);
-        if (!connected) init.log(`sipwarden bgp-feed: block-set stream unavailable (${error ?? 'closed'}); keeping the ${held.size} routes announced, retrying`);
+        if (!connected) init.log(`sipwarden bgp-feed: block-set stream unavailable (${error ?? 'closed'}); keeping the ${table.held().size} routes announced, retrying`);
       },
     },
   });
-
-  // ExaBGP's answers: `done`/`error` per command, and neighbor state changes (with `neighbor-changes`).
-  const rl = createInterface({ input: init.input, crlfDelay: Infinity });
-  const done = new Promise<void>((resolve) => rl.on('close', resolve));
-  rl.on('line', (raw) => {
-    const line = raw.trim();
-    if (line === 'done') metrics.exabgpAnswers.inc({ kind: 'done' });
-    else if (line === 'error') {
-      metrics.exabgpAnswers.inc({ kind: 'error' });
-      init.log('sipwarden bgp-feed: ExaBGP refused a command');
-    } else if (line === 'shutdown') metrics.exabgpAnswers.inc({ kind: 'shutdown' });
-    else if (/^neighbor \S+ up$/.test(line)) {
-      metrics.exabgpAnswers.inc({ kind: 'neighbor_up' });
-      // A session that comes back gets the whole set again (ExaBGP would resend its table; this makes it explicit).
-      if (known && cleared) {
-        metrics.restarts.inc({ cause: 'session_up' });
-        write([...held.values()].map((r) => policy.announce(r)));
-      }
-    } else if (/^neighbor \S+ (down|connected)/.test(line)) metrics.exabgpAnswers.inc({ kind: 'neighbor_state' });
-    else if (line !== '') {
-      metrics.exabgpAnswers.inc({ kind: 'unknown' });
-      init.log(`sipwarden bgp-feed: ignoring an unexpected line from ExaBGP (${line.length > 80 ? line.slice(0, 80) + '…' : line})`);
-    }
-  });
+  const done = pipe.closed;
 
   let server: Server | null = null;
   if (init.metricsListen) {
@@ -179,11 +170,12 @@ export async function createBgpFeed(init: BgpFeedInit): Promise<BgpFeed> {
   return {
     done,
     metrics,
-    held: () => held,
+    held: () => table.held(),
+    idle: () => pipe.idle(),
     async stop() {
       if (timer) clearTimeout(timer);
       await client.stop();
-      rl.close();
+      pipe.close();
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     },
   };

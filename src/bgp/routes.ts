@@ -1,7 +1,7 @@
 /**
  * The BGP blackhole feed's routing decisions, pure: which blocked addresses become which routes (RFC 7999
  * BLACKHOLE community, /32 and /128, optional /24 aggregation, a cap per family) and the ExaBGP API commands that
- * turn the routes ExaBGP holds into the routes wanted. No I/O: the feed process drives it.
+ * announce and withdraw them. No I/O: the feed process drives it.
  */
 import { createIpMatcher, ipFamily } from '../config/net.js';
 
@@ -51,6 +51,14 @@ export interface Route {
   lastHitMs: number;
 }
 
+/** Prefixes per ExaBGP command: one command stays a few KiB and ExaBGP acknowledges it promptly. */
+export const NLRI_PER_COMMAND = 48;
+
+/** The cap's order: an older last hit goes first; equal last hits are ordered by prefix so the choice is stable. */
+export function olderRoute(a: Route, b: Route): boolean {
+  return a.lastHitMs < b.lastHitMs || (a.lastHitMs === b.lastHitMs && a.prefix > b.prefix);
+}
+
 /** Compiled settings: matchers and the attribute text every announce carries. */
 export class RoutePolicy {
   private readonly never = createIpMatcher(NEVER);
@@ -75,7 +83,8 @@ export class RoutePolicy {
   }
 
   /**
-   * The routes wanted for the blocked addresses: refused ones dropped (reported through `refused`), /24
+   * The routes wanted for the blocked addresses, computed over the whole set (the feed keeps them incrementally in
+   * a RouteTable; this is the plain statement of the same policy that the table is tested against): refused ones dropped (reported through `refused`), /24
    * aggregation applied, and at most `maxRoutes` per family, newest last hit kept.
    */
   routes(blocked: Iterable<BlockedAddress>, refused?: (ip: string, reason: RefusalReason) => void): Map<string, Route> {
@@ -107,7 +116,7 @@ export class RoutePolicy {
     for (const fam of [4, 6] as const) {
       let list = per[fam];
       if (list.length > this.settings.maxRoutes) {
-        list = [...list].sort((a, b) => b.lastHitMs - a.lastHitMs);
+        list = [...list].sort((a, b) => (olderRoute(a, b) ? 1 : olderRoute(b, a) ? -1 : 0));
         for (const r of list.slice(this.settings.maxRoutes)) refused?.(r.prefix.slice(0, r.prefix.indexOf('/')), 'max_routes');
         list = list.slice(0, this.settings.maxRoutes);
       }
@@ -116,20 +125,32 @@ export class RoutePolicy {
     return out;
   }
 
-  announce(r: Route): string {
-    return `announce route ${r.prefix}${r.family === 4 ? this.attrs4 : this.attrs6}`;
+  /**
+   * ExaBGP commands announcing `routes`, batched: `announce attributes <attributes> nlri P1 P2 …`, at most
+   * {@link NLRI_PER_COMMAND} prefixes of one family per command.
+   */
+  announce(routes: Iterable<Route>): string[] {
+    return this.batch(routes, (f) => `announce attributes${f === 4 ? this.attrs4 : this.attrs6}`);
   }
 
-  withdraw(r: Route): string {
-    return `withdraw route ${r.prefix} next-hop ${r.family === 4 ? this.settings.nextHop4 : this.settings.nextHop6}`;
+  /** ExaBGP commands withdrawing `routes`, batched like {@link announce}. */
+  withdraw(routes: Iterable<Route>): string[] {
+    return this.batch(routes, (f) => `withdraw attributes next-hop ${f === 4 ? this.settings.nextHop4 : this.settings.nextHop6}`);
   }
 
-  /** Commands that turn `held` into `wanted`: withdrawals first (so a cap is never exceeded), then announces. */
-  diff(held: ReadonlyMap<string, Route>, wanted: ReadonlyMap<string, Route>): { commands: string[]; announced: Route[]; withdrawn: Route[] } {
-    const withdrawn: Route[] = [];
-    const announced: Route[] = [];
-    for (const [p, r] of held) if (!wanted.has(p)) withdrawn.push(r);
-    for (const [p, r] of wanted) if (!held.has(p)) announced.push(r);
-    return { commands: [...withdrawn.map((r) => this.withdraw(r)), ...announced.map((r) => this.announce(r))], announced, withdrawn };
+  private batch(routes: Iterable<Route>, head: (family: 4 | 6) => string): string[] {
+    const out: string[] = [];
+    const open: Record<4 | 6, string[]> = { 4: [], 6: [] };
+    const close = (f: 4 | 6): void => {
+      if (open[f].length) out.push(`${head(f)} nlri ${open[f].join(' ')}`);
+      open[f] = [];
+    };
+    for (const r of routes) {
+      open[r.family].push(r.prefix);
+      if (open[r.family].length >= NLRI_PER_COMMAND) close(r.family);
+    }
+    close(4);
+    close(6);
+    return out;
   }
 }

@@ -1,58 +1,15 @@
 /**
  * The feed process's logic over a real stream server (the API's stream route on a real socket, over a block set
  * the test drives) and ExaBGP's pipes as in-memory streams: first full set after `clear adj-rib out`, changes as
- * announce/withdraw, malformed ExaBGP answers ignored and counted, a session coming up resent, the API going away
- * withdrawing nothing.
+ * batched announce/withdraw, malformed ExaBGP answers ignored and counted, a session coming up resent, the API
+ * going away withdrawing nothing.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import Fastify from 'fastify';
-import { registerBlockStreamRoute } from '../../src/api/blockstream.js';
 import { createBgpFeed } from '../../src/bgp/feed.js';
-import type { BlockChange, BlockEntry, BlockSet } from '../../src/enforce/blockset.js';
 import { waitFor } from '../helpers/daemon.js';
-
-function fakeSet(): BlockSet & { push(c: Omit<BlockChange, 'seq'>[]): void } {
-  let seq = 10;
-  const entries = new Map<string, BlockEntry>();
-  const history: BlockChange[] = [];
-  const listeners = new Set<(c: readonly BlockChange[]) => void>();
-  return {
-    async start() {},
-    async stop() {},
-    get seq() {
-      return seq;
-    },
-    snapshot: () => ({ seq, entries: [...entries.values()] }),
-    changesSince: (s) => history.filter((c) => c.seq > s),
-    size: () => entries.size,
-    has: (ip) => entries.has(ip),
-    subscribe(l) {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-    sweep() {},
-    evictedCount: () => 0,
-    push(cs) {
-      const out = cs.map((c) => ({ ...c, seq: ++seq }));
-      for (const c of out) {
-        if (c.op === 'remove') entries.delete(c.ip);
-        else entries.set(c.ip, { ip: c.ip, family: c.family, expiresAtMs: c.expiresAtMs, lastHitMs: c.lastHitMs });
-      }
-      history.push(...out);
-      for (const l of listeners) l(out);
-    },
-  };
-}
-const add = (ip: string, op: BlockChange['op'] = 'add'): Omit<BlockChange, 'seq'> => ({ op, ip, family: ip.includes(':') ? 6 : 4, expiresAtMs: 2e12, lastHitMs: 1e12 });
-
-async function serve(set: BlockSet, port = 0): Promise<{ port: number; close(): Promise<void> }> {
-  const app = Fastify({ forceCloseConnections: true });
-  registerBlockStreamRoute(app, set);
-  await app.listen({ port, host: '127.0.0.1' });
-  return { port: (app.server.address() as { port: number }).port, close: () => app.close() };
-}
+import { add, fakeSet, serve } from './stream-fixture.js';
 
 describe('bgp-feed process logic', () => {
   test('full set, changes, ExaBGP answers, session up, API gone', async () => {
@@ -63,7 +20,13 @@ describe('bgp-feed process logic', () => {
     const input = new PassThrough();
     const output = new PassThrough();
     let written = '';
-    output.on('data', (d: Buffer) => (written += d.toString()));
+    // A stand-in for ExaBGP's reader: acknowledges each command with `done` while `acking` is on.
+    let acking = true;
+    output.on('data', (d: Buffer) => {
+      written += d.toString();
+      const lines = d.toString().split('\n').filter(Boolean);
+      if (acking) input.write('done\n'.repeat(lines.length));
+    });
     const logs: string[] = [];
     const feed = await createBgpFeed({
       apiUrl: `http://127.0.0.1:${port}`, apiToken: null, input, output, log: (l) => logs.push(l), minBackoffMs: 100,
@@ -73,9 +36,9 @@ describe('bgp-feed process logic', () => {
       await waitFor(() => written.includes('2a00:1450::1/128'), 5000);
       const first = written.trim().split('\n');
       assert.equal(first[0], 'clear adj-rib out');
-      assert.deepEqual(first.slice(1).sort(), [
-        'announce route 2a00:1450::1/128 next-hop 100::1 community [65535:666 no-export]',
-        'announce route 8.8.8.8/32 next-hop 192.0.2.1 community [65535:666 no-export]',
+      assert.deepEqual(first.slice(1), [
+        'announce attributes next-hop 192.0.2.1 community [65535:666 no-export] nlri 8.8.8.8/32',
+        'announce attributes next-hop 100::1 community [65535:666 no-export] nlri 2a00:1450::1/128',
       ]);
       assert.equal((await feed.metrics.refusals.get()).values.find((v) => v.labels.reason === 'special_purpose')?.value, 1);
 
@@ -83,22 +46,29 @@ describe('bgp-feed process logic', () => {
       set.push([add('9.9.9.9'), add('8.8.8.8', 'remove')]);
       await waitFor(() => written.includes('9.9.9.9'), 5000);
       assert.deepEqual(written.trim().split('\n'), [
-        'withdraw route 8.8.8.8/32 next-hop 192.0.2.1',
-        'announce route 9.9.9.9/32 next-hop 192.0.2.1 community [65535:666 no-export]',
+        'withdraw attributes next-hop 192.0.2.1 nlri 8.8.8.8/32',
+        'announce attributes next-hop 192.0.2.1 community [65535:666 no-export] nlri 9.9.9.9/32',
       ]);
+      await feed.idle();
 
-      // ExaBGP's answers, including garbage.
-      input.write('done\ndone\nerror\n\u0000\u001b[31mgarbage\nneighbor 203.0.113.2 connected\n');
+      // ExaBGP's answers, including garbage and an error, and a session coming up.
+      acking = false;
+      input.write('error\n\u0000\u001b[31mgarbage\nneighbor 203.0.113.2 connected\nshutdown 12 1\n');
       written = '';
       input.write('neighbor 203.0.113.2 up\n');
       await waitFor(() => written.split('\n').filter(Boolean).length === 2, 5000);
       assert.ok(written.includes('9.9.9.9/32') && written.includes('2a00:1450::1/128'));
       const answers = (await feed.metrics.exabgpAnswers.get()).values;
       const count = (k: string): number => answers.find((v) => v.labels.kind === k)?.value ?? 0;
-      assert.equal(count('done'), 2);
+      assert.equal(count('done'), 5);
       assert.equal(count('error'), 1);
       assert.equal(count('unknown'), 1);
+      assert.equal(count('shutdown'), 1);
       assert.equal(count('neighbor_up'), 1);
+      assert.ok(logs.some((l) => l.includes('unexpected line') && l.includes('garbage')));
+      input.write('done\ndone\n');
+      await feed.idle();
+      acking = true;
 
       // The API goes away: nothing is withdrawn; changes made meanwhile arrive on resume.
       written = '';
@@ -111,8 +81,8 @@ describe('bgp-feed process logic', () => {
       server = await serve(set, port);
       await waitFor(() => written.includes('1.1.1.1'), 10_000);
       assert.deepEqual(written.trim().split('\n'), [
-        'withdraw route 9.9.9.9/32 next-hop 192.0.2.1',
-        'announce route 1.1.1.1/32 next-hop 192.0.2.1 community [65535:666 no-export]',
+        'withdraw attributes next-hop 192.0.2.1 nlri 9.9.9.9/32',
+        'announce attributes next-hop 192.0.2.1 community [65535:666 no-export] nlri 1.1.1.1/32',
       ]);
       assert.deepEqual([...feed.held().keys()].sort(), ['1.1.1.1/32', '2a00:1450::1/128']);
       assert.ok(logs.some((l) => l.includes('keeping the 2 routes')));
