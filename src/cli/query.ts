@@ -311,8 +311,7 @@ export async function runQuery(
     return 0;
   } catch (err) {
     if (err instanceof ApiUnreachableError) {
-      const cause = /\(([^)]*)\)$/.exec(err.message)?.[1] ?? err.message.replace(/^.*: /, '');
-      throw new SipwardenError(ERROR_CODES.API_UNREACHABLE, `${ERROR_CODES.API_UNREACHABLE}: cannot reach the API at ${url} (${cause})`, 2, { cause: err });
+      throw new SipwardenError(ERROR_CODES.API_UNREACHABLE, `${ERROR_CODES.API_UNREACHABLE}: cannot reach the API at ${url} (${err.reason})`, 2, { cause: err });
     }
     if (err instanceof ApiHttpError) {
       throw new SipwardenError(ERROR_CODES.API_REQUEST_FAILED, `${ERROR_CODES.API_REQUEST_FAILED}: ${url} answered ${err.message}`, 1, { cause: err });

@@ -48,7 +48,7 @@ export interface ClientOptions {
   maxRetries?: number;
   /** Longest wait for one retry, ms (default 60 000): a longer `Retry-After` is not waited for. */
   maxRetryDelayMs?: number;
-  /** Per-request time limit, ms (default 30 000; streams: until the first byte of the answer). */
+  /** Per-request time limit, ms, for the whole answer (default 30 000; streams: until the answer's headers). */
   timeoutMs?: number;
   /** Called before each retry (for logs). */
   onRetry?: (info: { url: string; attempt: number; delayMs: number }) => void;
@@ -69,9 +69,13 @@ export class SipwardenClientError extends Error {
 
 /** The API could not be reached (refused, DNS, TLS, reset, time-out): no HTTP answer at all. */
 export class ApiUnreachableError extends SipwardenClientError {
+  /** Short cause: an OS code (`ECONNREFUSED`, `ENOTFOUND`), `timed out`, or the underlying message. */
+  readonly reason: string;
   constructor(url: string, cause: unknown) {
-    super(`cannot reach the API at ${url}: ${describeCause(cause)}`, url, { cause });
+    const reason = describeCause(cause);
+    super(`cannot reach the API at ${url}: ${reason}`, url, { cause });
     this.name = 'ApiUnreachableError';
+    this.reason = reason;
   }
 }
 
@@ -184,14 +188,31 @@ export class SipwardenClient {
     if (this.opts.token) headers.set('authorization', `Bearer ${this.opts.token}`);
     const url = req.url;
     for (let attempt = 0; ; attempt++) {
-      const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-      const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      // The time limit covers the whole answer of a plain request, and only the wait for the headers of a stream.
+      const limit = new AbortController();
+      const timer = setTimeout(() => limit.abort(new DOMException('timed out', 'TimeoutError')), this.opts.timeoutMs);
+      const sig = signal ? AbortSignal.any([signal, limit.signal]) : limit.signal;
       let res: Response;
       try {
-        res = await this.fetchImpl(url, { method: req.method, headers, signal: streaming ? (signal ?? undefined) : sig });
+        res = await this.fetchImpl(url, { method: req.method, headers, signal: sig });
       } catch (err) {
+        clearTimeout(timer);
         if (signal?.aborted) throw err;
-        throw new ApiUnreachableError(url, err);
+        throw new ApiUnreachableError(url, limit.signal.aborted ? limit.signal.reason : err);
+      }
+      if (streaming) clearTimeout(timer);
+      else {
+        // Read the body under the limit, then hand back a complete response.
+        try {
+          const buf = await res.arrayBuffer();
+          const nullBody = res.status === 204 || res.status === 205 || res.status === 304;
+          res = new Response(nullBody ? null : buf, { status: res.status, statusText: res.statusText, headers: res.headers });
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          throw new ApiUnreachableError(url, limit.signal.aborted ? limit.signal.reason : err);
+        } finally {
+          clearTimeout(timer);
+        }
       }
       if (res.status !== 429) return res;
       const header = res.headers.get('retry-after');

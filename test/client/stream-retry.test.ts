@@ -3,10 +3,11 @@
  * as the node wires them (events written through the store), the API's own rate limiter configured low.
  */
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createApiServer, type ApiServer } from '../../src/api/server.js';
-import { ApiRateLimitedError, SipwardenClient, type SseEvent } from '../../src/client/index.js';
+import { ApiRateLimitedError, ApiUnreachableError, SipwardenClient, type SseEvent } from '../../src/client/index.js';
 import { createBlockSet, type BlockSet } from '../../src/enforce/blockset.js';
 import { DEFAULT_BLOCK_POLICY, Exclusions } from '../../src/enforce/policy.js';
 import { createLogger } from '../../src/log.js';
@@ -114,5 +115,21 @@ describe('client: SSE iterator and 429 retry', { timeout: 120_000 }, () => {
     assert.ok(retries.length >= 1, 'retried at least once');
     assert.ok(retries.every((ms) => ms >= 1000 && ms <= 5000), `delays from Retry-After: ${retries.join(',')}`);
     assert.ok(Date.now() - t0 >= retries[0]! - 50, 'waited the Retry-After');
+  });
+
+  test('a server that accepts and never answers: ApiUnreachableError "timed out" after timeoutMs', async () => {
+    const sockets: Socket[] = [];
+    const mute = createServer((sock) => void sockets.push(sock));
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (mute.address() as { port: number }).port;
+      const client = new SipwardenClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 300 });
+      const t0 = Date.now();
+      await assert.rejects(client.get('/api/v1/stats'), (e: unknown) => e instanceof ApiUnreachableError && e.reason === 'timed out');
+      assert.ok(Date.now() - t0 < 10_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => mute.close(() => r()));
+    }
   });
 });
