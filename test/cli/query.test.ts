@@ -31,7 +31,16 @@ describe('sipwarden query against a live node', { timeout: 240_000 }, () => {
     const sip = d.endpoint('udp').port;
     for (const n of ['4711', '+441234567', '100']) await runTool('sipsak', ['-s', `sip:${n}@127.0.0.1:${sip}`], 20_000);
     await runTool('sipsak', ['-E', 'tcp', '-s', `sip:4712@127.0.0.1:${sip}`], 20_000);
-    await waitFor(() => queryDb<{ n: number }>(d.dataDir, 'SELECT COUNT(*) AS n FROM honey')[0]!.n >= 4, 30_000, 100);
+    await runTool('svcrack', ['-P', String(await freePort()), '-p', String(sip), '-u', '100', '-r', '1000-1001', '127.0.0.1'], 60_000);
+    await waitFor(() => queryDb<{ n: number }>(d.dataDir, 'SELECT COUNT(*) AS n FROM credentials')[0]!.n >= 1, 30_000, 100);
+    // The row count is stable before the tests compare the CLI with the API.
+    let last = -1;
+    await waitFor(() => {
+      const n = queryDb<{ n: number }>(d.dataDir, 'SELECT COUNT(*) AS n FROM honey')[0]!.n;
+      const still = n === last && n >= 4;
+      last = n;
+      return still;
+    }, 30_000, 1000);
   });
   after(async () => {
     const code = await d.stop();
@@ -82,9 +91,10 @@ describe('sipwarden query against a live node', { timeout: 240_000 }, () => {
     assert.match(row.slice(header.indexOf('VERIFIED')), /^yes +/);
     assert.match(row.slice(header.indexOf('FIRST SEEN')), /^(just now|\d+ (s|min) ago) /);
     const eventsEnd = header.indexOf('EVENTS') + 'EVENTS'.length;
-    assert.match(row.slice(0, eventsEnd), / 4$/, 'EVENTS right-aligned under its header');
+    const total = ((await apiJson('/api/v1/ip-addresses')) as { ip_addresses: { count: number }[] }).ip_addresses[0]!.count;
+    assert.match(row.slice(0, eventsEnd), new RegExp(` ${total}$`), 'EVENTS right-aligned under its header');
 
-    const ev = await q(['events', ...auth]);
+    const ev = await q(['events', '--user-agent', 'sipsak', ...auth]);
     assert.equal(ev.code, 0, ev.stderr);
     const lines = ev.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 1 + 4);
@@ -97,6 +107,14 @@ describe('sipwarden query against a live node', { timeout: 240_000 }, () => {
       }
     }
     assert.ok(lines.slice(1).every((l) => /sipsak/.test(l) && /OPTIONS/.test(l)));
+
+    const creds = await q(['credentials', ...auth]);
+    assert.equal(creds.code, 0, creds.stderr);
+    assert.match(creds.stdout, /^TIME +SOURCE +USERNAME +REALM +ALGORITHM +PASSWORD +USER AGENT$/m);
+    assert.match(creds.stdout, /^\S.* 100 +\S+ +MD5 +\*\*\*\* +friendly-scanner$/m);
+    assert.doesNotMatch(creds.stdout, / 100[01] /, 'passwords masked');
+    const shown = await q(['credentials', '--show-passwords', ...auth]);
+    assert.match(shown.stdout, / MD5 +100[01] +friendly-scanner$/m);
 
     const check = await q(['check', '--ip', '127.0.0.1', ...auth]);
     assert.match(check.stdout, /^verdict +allow$/m);

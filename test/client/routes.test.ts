@@ -31,6 +31,8 @@ describe('typed client against a live node', { timeout: 240_000 }, () => {
     await runTool('sipsak', ['-E', 'tcp', '-s', `sip:4799@127.0.0.1:${sip}`], 20_000);
     const lp = await freePort();
     await runTool('svmap', ['-P', String(lp), `-p${sip}`, '127.0.0.1'], 40_000);
+    // svcrack: digest REGISTERs against the decoy extension (credentials with recovered passwords).
+    await runTool('svcrack', ['-P', String(await freePort()), '-p', String(sip), '-u', '100', '-r', '1000-1002', '127.0.0.1'], 60_000);
     // Every probe is in the file (the writer batches): at least one row per sipsak run plus svmap's.
     await waitFor(() => queryDb<{ n: number }>(d.dataDir, 'SELECT COUNT(*) AS n FROM honey')[0]!.n >= NUMBERS.length + 2, 30_000, 100);
     // Then wait until the count stops moving, so the API and the file are compared on the same rows.
@@ -87,7 +89,11 @@ describe('typed client against a live node', { timeout: 240_000 }, () => {
     assert.deepEqual(uas.sort(), queryDb<{ u: string }>(d.dataDir, 'SELECT user_agent AS u FROM user_agent_stats ORDER BY user_agent').map((r) => r.u));
     assert.ok(uas.some((u) => /sipsak/.test(u)) && uas.some((u) => /friendly-scanner|sipvicious/i.test(u)), uas.join(' | '));
     const creds: number[] = [];
-    for await (const r of api.items('/api/v1/credentials', { limit: 1 })) creds.push(r.id);
+    for await (const r of api.items('/api/v1/credentials', { limit: 1 })) {
+      creds.push(r.id);
+      assert.equal(r.username, '100');
+    }
+    assert.ok(creds.length >= 1, 'svcrack left credentials');
     assert.deepEqual(creds.sort((a, b) => a - b), queryDb<{ id: number }>(d.dataDir, 'SELECT credential_id AS id FROM credentials ORDER BY credential_id').map((r) => r.id));
   });
 
@@ -110,6 +116,10 @@ describe('typed client against a live node', { timeout: 240_000 }, () => {
     assert.equal(typeof csv, 'string');
     const doc = await api.get('/api/v1/openapi.json');
     assert.ok('paths' in doc);
+    // The APIBAN-compatible feed through the raw typed client (path parameter; loopback is never listed → 400 end).
+    const ban = await api.raw.GET('/api/{key}/banned', { params: { path: { key: TOKEN } } });
+    assert.equal(ban.response.status, 400);
+    assert.deepEqual(ban.error, { ipaddress: ['no new bans'], ID: 'none' });
   });
 
   test('SSE iterator over /api/v1/blocklist/stream yields the snapshot, then ends on abort', async () => {
