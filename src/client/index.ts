@@ -173,7 +173,10 @@ export class SipwardenClient {
       throw new TypeError(`invalid API base URL ${JSON.stringify(options.baseUrl)}`);
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`API base URL must be http(s): ${options.baseUrl}`);
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    // Trailing slashes dropped by a loop (a /\/+$/ would be quadratic on a long run of slashes).
+    let base = options.baseUrl;
+    while (base.endsWith('/')) base = base.slice(0, -1);
+    this.baseUrl = base;
     this.opts = { maxRetries: 3, maxRetryDelayMs: 60_000, timeoutMs: 30_000, ...options };
     this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.raw = createFetchClient<paths>({ baseUrl: this.baseUrl, fetch: (req: Request) => this.send(req, false) });
