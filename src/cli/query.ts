@@ -179,7 +179,8 @@ export function parseQueryArgs(argv: readonly string[], now = Date.now()): Query
       const f = o.id.startsWith('f:') ? FILTERS.find((x) => x.flag === flag)! : SWITCH_FILTERS.find((x) => x.flag === flag)!;
       if (!f.subs.includes(sub)) throw new ConfigError(o.where, `not a filter of "query ${sub}" (it filters ${f.subs.join(', ')})`);
       const v = o.value ?? 'true';
-      params[f.param] = f.param === 'since' || f.param === 'until' ? parseTimeArg(v, o.where, now) : v;
+      params[f.param] = f.param === 'since' || f.param === 'until' ? parseTimeArg(v, o.where, now)
+        : f.param === 'country' ? v.toUpperCase() : v;
     }
   }
   if (json && jsonl) throw new ConfigError('--jsonl', 'give --json or --jsonl, not both');
@@ -338,10 +339,10 @@ async function execute(a: QueryArgs, client: SipwardenClient, out: (s: string) =
   const rows: Row[] = [];
   let n = 0;
   for await (const item of client.items(path, { ...a.params, limit: pageSize } as QueryOf<typeof path>) as AsyncGenerator<ItemOf<PagedPath>>) {
-    if (n >= want) break;
     n++;
     if (a.output === 'jsonl') out(JSON.stringify(item) + '\n');
     else rows.push(item as Row);
+    if (n >= want) break; // before the iterator asks for a page that would not be shown
   }
   if (a.output === 'json') {
     out(JSON.stringify({ [pageKey(a.sub)]: rows, next_cursor: null }) + '\n');
