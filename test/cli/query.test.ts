@@ -74,6 +74,16 @@ describe('sipwarden query against a live node', { timeout: 240_000 }, () => {
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number });
     const api = (await apiJson('/api/v1/events?limit=2')) as { events: { id: number }[] };
     assert.deepEqual(lines, api.events);
+    // --limit rows that fill the first page: no request for a second page (regression: it used to fetch one more).
+    const eventRequests = async (): Promise<number> => {
+      const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+      const m = /^sipwarden_api_requests_total\{route="\/api\/v1\/events",status="200"\} (\d+)$/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = await eventRequests();
+    const two = await q(['events', '--jsonl', '--limit', '2', ...auth]);
+    assert.equal(two.stdout.trim().split('\n').length, 2);
+    assert.equal(await eventRequests(), before + 1, 'one request for two rows');
     const future = await q(['events', '--jsonl', '--since', '2999-01-01', ...auth]);
     assert.equal(future.code, 0, future.stderr);
     assert.equal(future.stdout, '');
