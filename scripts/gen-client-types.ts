@@ -1,7 +1,7 @@
 /**
  * Generates src/client/schema.ts (the typed client's paths and operations) from the OpenAPI document the node
  * serves at GET /api/v1/openapi.json. The API is built in-process and never listens: only its route
- * declarations are read. Run after changing a route schema: `node --import tsx scripts/gen-client-types.ts`
+ * declarations are read. Run after changing a route schema: `npm run gen:client`
  * (test/client/types-drift.test.ts fails while the committed file differs from what this writes).
  */
 import { writeFileSync } from 'node:fs';

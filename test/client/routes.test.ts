@@ -151,7 +151,7 @@ describe('typed client against a live node', { timeout: 240_000 }, () => {
     const res = await fetch(`${base}/api/v1/openapi.json`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const served = (await res.json()) as Record<string, unknown>;
     const committed = readFileSync(SCHEMA_FILE, 'utf8');
-    assert.equal(await generateClientTypes(served), committed, 'src/client/schema.ts is stale: run `node --import tsx scripts/gen-client-types.ts`');
+    assert.equal(await generateClientTypes(served), committed, 'src/client/schema.ts is stale: run `npm run gen:client`');
     // The comparison notices a change of the document (an always-sent field turning optional).
     const changed = structuredClone(served) as { paths: Record<string, { get: { responses: Record<string, { content: Record<string, { schema: { required?: string[] } }> }> } }> };
     const schema = changed.paths['/api/v1/events']!.get.responses['200']!.content['application/json']!.schema;
