@@ -39,6 +39,10 @@ export const ERROR_CODES = {
   FIREWALL_FOREIGN: 'SW_FIREWALL_FOREIGN',
   /** A firewall update failed at run time; logged, counted, retried with backoff, never stops capture. */
   FIREWALL_UPDATE_FAILED: 'SW_FIREWALL_UPDATE_FAILED',
+  /** `sipwarden query`: the node's API gave no HTTP answer (refused, DNS, TLS, time-out). Exit code 2. */
+  API_UNREACHABLE: 'SW_API_UNREACHABLE',
+  /** `sipwarden query`: the node's API answered with an error status (401, 400, 429 after retries, 5xx). Exit code 1. */
+  API_REQUEST_FAILED: 'SW_API_REQUEST_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

@@ -38,6 +38,12 @@ async function main(): Promise<void> {
   let feedApi: string | null = null;
   try {
     let argv = process.argv.slice(2);
+    if (argv[0] === 'query') {
+      // A client of a running node: it takes its own options (cli/query.ts) and starts nothing.
+      const { runQuery } = await import('./cli/query.js');
+      process.exitCode = await runQuery(argv.slice(1));
+      return;
+    }
     if (argv[0] === 'bgp-feed') {
       const { splitFeedArgs } = await import('./cli/bgp-feed.js');
       const split = splitFeedArgs(argv);

@@ -44,6 +44,14 @@ const nullableInt = { type: ['integer', 'null'] };
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] };
 const errors = { 400: errorSchema, 401: errorSchema, 429: errorSchema, 503: errorSchema };
 
+/**
+ * An object schema whose declared properties are all `required` except `optional` (those the route sends only
+ * on request, e.g. `sip_message`): the generated client types then say which fields are always there.
+ */
+function always(properties: Record<string, unknown>, optional: readonly string[] = [], extra: Record<string, unknown> = {}) {
+  return { type: 'object', ...extra, properties, required: Object.keys(properties).filter((k) => !optional.includes(k)) };
+}
+
 function query(properties: Record<string, unknown>) {
   return { type: 'object', additionalProperties: false, properties };
 }
@@ -59,51 +67,36 @@ function page(listKey: string, item: Record<string, unknown>) {
   };
 }
 
-const eventItem = {
-  type: 'object',
-  properties: {
-    id: { type: 'integer' }, event_uuid: { type: 'string' }, event_time: { type: ['string', 'null'], format: 'date-time' },
-    event_timestamp: nullableStr, source_ip: { type: 'string' }, source_port: nullableInt, destination_ip: nullableStr,
-    destination_port: nullableInt, transport: nullableStr, method: nullableStr, request_uri_user: nullableStr, to_user: nullableStr,
-    called_number: nullableStr, called_number_e164: nullableStr, user_agent: nullableStr, collected_method: nullableStr,
-    created_by_node_id: nullableStr, origin: nullableStr, origin_peer_id: nullableStr, response_code: nullableInt,
-    source_verified: { type: 'boolean' }, source_country: nullableStr, source_city: nullableStr, source_asn: nullableInt,
-    source_org: nullableStr, sip_message: nullableStr,
-  },
-};
-const ipItem = {
-  type: 'object',
-  properties: {
-    ip: { type: 'string' }, first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' },
-    count: { type: 'integer' }, verified: { type: 'boolean' }, country: nullableStr, city: nullableStr, asn: nullableInt, org: nullableStr,
-    methods: { type: 'array', items: { type: 'string' } },
-    transports: { type: 'array', items: { type: 'string' } }, distinct_numbers: { type: 'integer' },
-    user_agents: { type: 'array', items: { type: 'string' } },
-    details_sampled: { type: 'boolean', description: 'details come from the newest 1,000 events only' },
-  },
-};
-const numberItem = {
-  type: 'object',
-  properties: {
-    called_number: { type: 'string' }, called_number_e164: nullableStr, country: nullableStr, number_type: nullableStr,
-    first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' }, count: { type: 'integer' },
-    distinct_sources: { type: 'integer' }, details_sampled: { type: 'boolean' },
-  },
-};
-const credentialItem = {
-  type: 'object',
-  properties: {
-    id: { type: 'integer' }, event_uuid: { type: 'string' }, event_time: { type: 'string', format: 'date-time' },
-    source_ip: { type: 'string' }, source_port: nullableInt, transport: nullableStr, method: nullableStr, header: nullableStr,
-    scheme: nullableStr, username: nullableStr, realm: nullableStr, uri: nullableStr, nonce: nullableStr, response: nullableStr,
-    algorithm: nullableStr, qop: nullableStr, user_agent: nullableStr, password: nullableStr, password_source: nullableStr,
-    password_verified: { type: ['boolean', 'null'] },
-  },
-};
-const uaItem = {
-  type: 'object',
-  properties: { user_agent: { type: 'string' }, first_seen: { type: 'string' }, last_seen: { type: 'string' }, count: { type: 'integer' } },
-};
+const eventItem = always({
+  id: { type: 'integer' }, event_uuid: { type: 'string' }, event_time: { type: ['string', 'null'], format: 'date-time' },
+  event_timestamp: nullableStr, source_ip: { type: 'string' }, source_port: nullableInt, destination_ip: nullableStr,
+  destination_port: nullableInt, transport: nullableStr, method: nullableStr, request_uri_user: nullableStr, to_user: nullableStr,
+  called_number: nullableStr, called_number_e164: nullableStr, user_agent: nullableStr, collected_method: nullableStr,
+  created_by_node_id: nullableStr, origin: nullableStr, origin_peer_id: nullableStr, response_code: nullableInt,
+  source_verified: { type: 'boolean' }, source_country: nullableStr, source_city: nullableStr, source_asn: nullableInt,
+  source_org: nullableStr, sip_message: nullableStr,
+}, ['sip_message']);
+const ipItem = always({
+  ip: { type: 'string' }, first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' },
+  count: { type: 'integer' }, verified: { type: 'boolean' }, country: nullableStr, city: nullableStr, asn: nullableInt, org: nullableStr,
+  methods: { type: 'array', items: { type: 'string' } },
+  transports: { type: 'array', items: { type: 'string' } }, distinct_numbers: { type: 'integer' },
+  user_agents: { type: 'array', items: { type: 'string' } },
+  details_sampled: { type: 'boolean', description: 'details come from the newest 1,000 events only' },
+}, ['methods', 'transports', 'distinct_numbers', 'user_agents', 'details_sampled']);
+const numberItem = always({
+  called_number: { type: 'string' }, called_number_e164: nullableStr, country: nullableStr, number_type: nullableStr,
+  first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' }, count: { type: 'integer' },
+  distinct_sources: { type: 'integer' }, details_sampled: { type: 'boolean' },
+}, ['distinct_sources', 'details_sampled']);
+const credentialItem = always({
+  id: { type: 'integer' }, event_uuid: { type: 'string' }, event_time: { type: 'string', format: 'date-time' },
+  source_ip: { type: 'string' }, source_port: nullableInt, transport: nullableStr, method: nullableStr, header: nullableStr,
+  scheme: nullableStr, username: nullableStr, realm: nullableStr, uri: nullableStr, nonce: nullableStr, response: nullableStr,
+  algorithm: nullableStr, qop: nullableStr, user_agent: nullableStr, password: nullableStr, password_source: nullableStr,
+  password_verified: { type: ['boolean', 'null'] },
+});
+const uaItem = always({ user_agent: { type: 'string' }, first_seen: { type: 'string' }, last_seen: { type: 'string' }, count: { type: 'integer' } });
 
 /** `source=` value: an IP, or a CIDR (v4 or v6). */
 export function parseSource(text: string | undefined): SourceFilter | undefined {
@@ -271,7 +264,7 @@ export function registerV1Routes(
     schema: {
       tags, summary: 'SIP methods with counts',
       querystring: query({}),
-      response: { 200: { type: 'object', properties: { sip_methods: { type: 'array', items: { type: 'object', properties: { method: { type: 'string' }, first_seen: { type: 'string' }, last_seen: { type: 'string' }, count: { type: 'integer' } } } } } }, ...errors },
+      response: { 200: always({ sip_methods: { type: 'array', items: always({ method: { type: 'string' }, first_seen: { type: 'string' }, last_seen: { type: 'string' }, count: { type: 'integer' } }) } }), ...errors },
     },
   }, async (_req, reply) => json(reply, JSON.stringify({ sip_methods: await reader.query<unknown[]>('methods') })));
 
@@ -280,16 +273,13 @@ export function registerV1Routes(
       tags, summary: 'Totals and an hourly event series',
       querystring: query({ hours: intParam(1, 720, 'series length in hours', 24) }),
       response: {
-        200: {
-          type: 'object',
-          properties: {
-            totals: { type: 'object', properties: Object.fromEntries(['events', 'events_stored', 'ip_addresses', 'verified_ip_addresses', 'numbers', 'user_agents', 'credentials'].map((k) => [k, { type: 'integer' }])) },
-            methods: { type: 'array', items: { type: 'object', properties: { method: { type: 'string' }, count: { type: 'integer' } } } },
-            hours: { type: 'integer' },
-            series: { type: 'array', items: { type: 'object', properties: { hour: { type: 'string', format: 'date-time' }, events: { type: 'integer' }, udp: { type: 'integer' }, tcp: { type: 'integer' }, tls: { type: 'integer' } } } },
-            generated_at: { type: 'string', format: 'date-time' },
-          },
-        },
+        200: always({
+          totals: always(Object.fromEntries(['events', 'events_stored', 'ip_addresses', 'verified_ip_addresses', 'numbers', 'user_agents', 'credentials'].map((k) => [k, { type: 'integer' }]))),
+          methods: { type: 'array', items: always({ method: { type: 'string' }, count: { type: 'integer' } }) },
+          hours: { type: 'integer' },
+          series: { type: 'array', items: always({ hour: { type: 'string', format: 'date-time' }, events: { type: 'integer' }, udp: { type: 'integer' }, tcp: { type: 'integer' }, tls: { type: 'integer' } }) },
+          generated_at: { type: 'string', format: 'date-time' },
+        }),
         ...errors,
       },
     },
@@ -303,26 +293,19 @@ export function registerV1Routes(
       tags, summary: 'P2P peers (empty without -p)',
       querystring: query({}),
       response: {
-        200: {
-          type: 'object',
-          properties: {
-            peers: {
-              type: 'array',
-              items: { type: 'object', properties: { id: { type: 'string' }, addresses: { type: 'array', items: { type: 'string' } }, connected_since: { type: ['string', 'null'] }, records_received: { type: 'integer' }, records_rejected: { type: 'integer' }, score: { type: 'number' } } },
-            },
-            opendht: {
-              type: ['object', 'null'],
-              description: 'the OpenDHT node (SentryPeer network); null unless --p2p-engine is opendht or both',
-              properties: {
-                node_id: { type: ['string', 'null'] }, port: { type: ['integer', 'null'] },
-                bootstrap: { type: 'array', items: { type: 'string' } },
-                bootstrap_state: { type: 'string', enum: ['starting', 'connected', 'unreachable', 'none'] },
-                values_received: { type: 'integer' }, values_accepted: { type: 'integer' },
-                values_rejected: { type: 'integer' }, values_published: { type: 'integer' },
-              },
-            },
+        200: always({
+          peers: {
+            type: 'array',
+            items: always({ id: { type: 'string' }, addresses: { type: 'array', items: { type: 'string' } }, connected_since: { type: ['string', 'null'] }, records_received: { type: 'integer' }, records_rejected: { type: 'integer' }, score: { type: 'number' } }),
           },
-        },
+          opendht: always({
+            node_id: { type: ['string', 'null'] }, port: { type: ['integer', 'null'] },
+            bootstrap: { type: 'array', items: { type: 'string' } },
+            bootstrap_state: { type: 'string', enum: ['starting', 'connected', 'unreachable', 'none'] },
+            values_received: { type: 'integer' }, values_accepted: { type: 'integer' },
+            values_rejected: { type: 'integer' }, values_published: { type: 'integer' },
+          }, [], { type: ['object', 'null'], description: 'the OpenDHT node (SentryPeer network); null unless --p2p-engine is opendht or both' }),
+        }),
         ...errors,
       },
     },
@@ -404,22 +387,16 @@ export function registerV1Routes(
           properties: {
             verdict: { type: 'string', enum: ['block', 'allow'] },
             reasons: { type: 'array', items: { type: 'string' } },
-            ip: {
-              type: 'object',
-              properties: {
-                address: { type: 'string' }, first_seen: checkTime, last_seen: checkTime, hits: { type: 'integer' },
-                verified_hits: { type: 'integer' }, verified: { type: 'boolean' }, seen_by_peers: { type: 'boolean' },
-                excluded: { type: ['string', 'null'], description: 'why this address is never blocked' }, blocked_until: checkTime,
-              },
-            },
-            number: {
-              type: 'object',
-              properties: {
-                number: { type: 'string' }, e164: { type: ['string', 'null'] }, hits: { type: 'integer' },
-                distinct_sources: { type: 'integer' }, verified_sources: { type: 'integer' }, first_seen: checkTime, last_seen: checkTime,
-                blocked_until: checkTime,
-              },
-            },
+            ip: always({
+              address: { type: 'string' }, first_seen: checkTime, last_seen: checkTime, hits: { type: 'integer' },
+              verified_hits: { type: 'integer' }, verified: { type: 'boolean' }, seen_by_peers: { type: 'boolean' },
+              excluded: { type: ['string', 'null'], description: 'why this address is never blocked' }, blocked_until: checkTime,
+            }),
+            number: always({
+              number: { type: 'string' }, e164: { type: ['string', 'null'] }, hits: { type: 'integer' },
+              distinct_sources: { type: 'integer' }, verified_sources: { type: 'integer' }, first_seen: checkTime, last_seen: checkTime,
+              blocked_until: checkTime,
+            }),
           },
         },
         ...errors,
@@ -446,9 +423,9 @@ export function registerV1Routes(
     security: [],
     querystring: { type: 'object', properties: { verified: boolStr('only proven sources') } },
     response: {
-      200: { type: 'object', properties: { ipaddress: { type: 'array', items: { type: 'string' } }, ID: { type: 'string' } } },
-      400: { type: 'object', properties: { ipaddress: { type: 'array', items: { type: 'string' } }, ID: { type: 'string' } } },
-      403: { type: 'object', properties: { ipaddress: { type: 'string' }, ID: { type: 'string' } } },
+      200: always({ ipaddress: { type: 'array', items: { type: 'string' } }, ID: { type: 'string' } }),
+      400: always({ ipaddress: { type: 'array', items: { type: 'string' } }, ID: { type: 'string' } }),
+      403: always({ ipaddress: { type: 'string' }, ID: { type: 'string' } }),
     },
   };
   const apiban = async (req: FastifyRequest<{ Params: { key: string; id?: string } }>, reply: FastifyReply) => {
