@@ -225,7 +225,8 @@ function hourly(events: EventItem[]): Bucket[] {
   const lo = Math.min(...hs);
   const hi = Math.max(...hs, Math.floor(Date.now() / 3_600_000));
   const out: Bucket[] = [];
-  for (let h = Math.max(lo, hi - 24 * 14); h <= hi; h++) out.push({ t: new Date(h * 3_600_000).toISOString(), events: by.get(h) ?? 0 });
+  // At least a day, at most two weeks, so a single busy hour still reads as a bar on a time axis.
+  for (let h = Math.max(Math.min(lo, hi - 23), hi - 24 * 14); h <= hi; h++) out.push({ t: new Date(h * 3_600_000).toISOString(), events: by.get(h) ?? 0 });
   return out;
 }
 
