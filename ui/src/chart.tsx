@@ -1,5 +1,5 @@
 /** A uPlot time series in a Preact component (bars of events per bucket). */
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -16,7 +16,8 @@ export interface SeriesProps {
 export function SeriesChart({ buckets, title, testid, onDrawn, height = 180 }: SeriesProps) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  useEffect(() => {
+  // Layout effect: the chart is built before the first paint, not a frame later.
+  useLayoutEffect(() => {
     const host = el.current;
     if (!host) return;
     const xs = buckets.map((b) => Date.parse(b.t) / 1000);

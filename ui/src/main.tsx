@@ -431,17 +431,24 @@ function Search() {
 }
 
 function App() {
-  const [authed, setAuthed] = useState<boolean | null>(null);
+  // A stored token (this tab) goes straight to the page, whose first request proves it; no token at all is tried
+  // once, for a node that has none configured. A 401 from any request brings the login form back.
+  const [authed, setAuthed] = useState<boolean | null>(getToken() !== null ? true : null);
   const [msg, setMsg] = useState<string | null>(null);
   const hash = useHash();
   useEffect(() => {
-    // A stored token (this tab) or none at all (a node without tokens) may already be enough.
-    get('/api/v1/overview?limit=1', getToken()).then(() => setAuthed(true), (e: Error) => {
+    if (authed !== null) return;
+    get('/api/v1/overview?limit=1', null).then(() => { setToken(''); setAuthed(true); }, (e: Error) => {
       if (!(e instanceof Unauthorized)) setMsg(`Cannot reach the node: ${e.message}`);
       setAuthed(false);
     });
   }, []);
-  const onAuth = () => { setToken(null); setMsg('Your token was refused; log in again.'); setAuthed(false); };
+  const onAuth = () => {
+    const had = getToken();
+    setToken(null);
+    setMsg(had ? 'Your token was refused; log in again.' : null);
+    setAuthed(false);
+  };
   if (authed === null) return <p class="muted">…</p>;
   if (!authed) return <Login onDone={() => { setMsg(null); setAuthed(true); }} message={msg} />;
   const [, route = '', arg = ''] = /^#\/([a-z]*)\/?(.*)$/.exec(hash) ?? [];
