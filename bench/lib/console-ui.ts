@@ -10,6 +10,7 @@ import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import { apiConfig } from '../../test/api/harness.js';
 import { createTestDb, toEvent, type TestDb } from '../../test/api/seed.js';
+import { ConsoleWriter } from '../../src/store/console.js';
 
 const TOKEN = 'bench-token';
 const EVENTS = Number(process.env.SIPWARDEN_BENCH_CONSOLE_EVENTS ?? 1_000_000);
@@ -90,8 +91,43 @@ async function measure(browser: Browser, tdb: TestDb): Promise<{ load: { median:
   }
 }
 
+/**
+ * What the console aggregates add to the writer: a whole 1,000-event batch transaction against the aggregates' own
+ * share of it (the same events folded by a second ConsoleWriter in its own transaction), µs per event.
+ */
+function writerShare(): void {
+  const tdb = createTestDb('sipwarden-bench-ui-w-');
+  try {
+    const extra = new ConsoleWriter(tdb.db);
+    const nowUs = Date.now() * 1000;
+    const mk = (b: number) => Array.from({ length: 1000 }, (_, i) => {
+      const e = toEvent({ sourceIp: `198.51.${(b * 7 + i) % 200}.${i % 250}`, calledNumber: String(100 + ((b * 13 + i) % 5000)), userAgent: `ua-${i % 30}`, timeUs: nowUs - i * 1000, e164: null });
+      e.sourceCountry = COUNTRIES[i % COUNTRIES.length]!;
+      e.sourceAsn = 1000 + (i % 300);
+      return e;
+    });
+    for (let b = 0; b < 5; b++) tdb.writer.write(mk(b)); // warm-up
+    let whole = 0;
+    let share = 0;
+    const B = 40;
+    for (let b = 0; b < B; b++) {
+      const batch = mk(b + 5);
+      let t0 = performance.now();
+      tdb.writer.write(batch);
+      whole += performance.now() - t0;
+      t0 = performance.now();
+      tdb.db.transaction(() => extra.write(batch, nowUs))();
+      share += performance.now() - t0;
+    }
+    console.log(`writer: ${((whole * 1000) / (B * 1000)).toFixed(1)} µs per event for the whole batch transaction, of which the console aggregates ≈ ${((share * 1000) / (B * 1000)).toFixed(1)} µs (${((share / whole) * 100).toFixed(0)} %)`);
+  } finally {
+    tdb.close();
+  }
+}
+
 /** Runs the dashboard bench and prints its figures. */
 export async function runUiBench(): Promise<void> {
+  writerShare();
   const browser = await chromium.launch({ executablePath: process.env.SIPWARDEN_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
   const empty = createTestDb('sipwarden-bench-ui-');
   const big = createTestDb('sipwarden-bench-ui-');
