@@ -20,13 +20,16 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: compile TypeScript to dist/
+# ---- build: compile TypeScript to dist/ and bundle the dashboard into dist/ui
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY types ./types
 COPY src ./src
+# The dashboard (ui/) is bundled by esbuild into dist/ui in the same build step.
+COPY ui ./ui
+COPY scripts/build-ui.mjs ./scripts/build-ui.mjs
 RUN npm run build
 
 # ---- deps: production node_modules with the native addons (better-sqlite3, unix-dgram) compiled for this Node

@@ -385,7 +385,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     if (config.api) {
       const { createApiServer } = await import('./api/server.js');
       // The API names its own component in its log lines.
-      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger, peers, opendht, exclusionFeed, blockSet });
+      const api = createApiServer({ config, dbPath: config.dbFile, metrics, logger, peers, opendht, exclusionFeed, blockSet, onCommit: (l) => store.onCommit(l) });
       try {
         await api.start();
       } catch (err) {

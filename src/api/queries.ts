@@ -13,6 +13,7 @@ import { ApiError, type ExcludedLists, type StreamHead } from './protocol.js';
 import { networkInterfaces } from 'node:os';
 import { DEFAULT_BLOCK_POLICY, Exclusions, interfaceAddresses, type BlockPolicy } from '../enforce/policy.js';
 import { BlockFactsReader } from '../store/block-facts.js';
+import { ConsoleReader, type ConsoleOverview } from '../store/console.js';
 import { checkAnswer, type CheckAnswer, type CheckQuery } from './check.js';
 
 /** A source filter: one normalised IP, or a CIDR (canonical text). */
@@ -152,6 +153,7 @@ export class Queries {
   readonly exclusions: Exclusions;
   private readonly isExcluded = (ip: string): boolean => this.exclusions.reason(ip) !== null;
   private facts: BlockFactsReader | null = null;
+  private console: ConsoleReader | null = null;
   private readonly policy: BlockPolicy;
 
   /**
@@ -217,6 +219,7 @@ export class Queries {
   reset(): void {
     this.stmts.clear();
     this.facts = null;
+    this.console = null;
     try {
       this.db?.close();
     } catch {
@@ -473,6 +476,17 @@ export class Queries {
         count: r.event_count,
       })),
     );
+  }
+
+  /** `/api/v1/overview`: the dashboard's series and top lists, from the console aggregates only. */
+  overview(nowUs: number, limit: number): ConsoleOverview {
+    return this.guard(() => {
+      this.console ??= new ConsoleReader(this.conn());
+      const o = this.console.overview(nowUs, this.hasAllow ? limit * 2 : limit);
+      // --allow sources are never listed (a peer may have reported one).
+      if (this.hasAllow) o.top.sources = o.top.sources.filter((s) => !this.allow.matches(s.key)).slice(0, limit);
+      return o;
+    });
   }
 
   /** Totals and a per-hour event series over the last `hours` hours (zero-filled, oldest first). */

@@ -29,6 +29,9 @@ import { registerBlockStreamRoute } from './blockstream.js';
 import type { BlockSet } from '../enforce/blockset.js';
 import type { ExclusionFeed } from '../enforce/exclusion-feed.js';
 import { blockPolicyFromConfig } from '../enforce/policy.js';
+import { registerLiveRoute, type CommitSource } from './live.js';
+import { registerOverviewRoute } from './overview.js';
+import { registerUiRoutes, UI_ROUTES } from './ui.js';
 
 /** Longest accepted request target (path + query), bytes. Longer → 414. */
 export const MAX_URL_LENGTH = 4096;
@@ -46,6 +49,8 @@ export interface ApiServerInit {
   exclusionFeed?: ExclusionFeed;
   /** The block set: serves its change stream at `/api/v1/blocklist/stream`. */
   blockSet?: BlockSet | null;
+  /** Committed batches (`SqliteEventStore.onCommit`): serves `/api/v1/events/stream` when given. */
+  onCommit?: CommitSource;
   /** The OpenDHT side for `/api/v1/peers`, when that engine runs. */
   opendht?: () => OpenDhtInfo;
   /** Serve HTTPS with this PEM certificate and key instead of HTTP. */
@@ -65,7 +70,7 @@ export interface ApiServer extends Startable {
 }
 
 /** Route URL patterns (as registered) that skip the bearer check: their own auth or none. */
-const PUBLIC_ROUTES = new Set(['/health-check', '/api/:key/banned', '/api/:key/banned/:id']);
+const PUBLIC_ROUTES = new Set(['/health-check', '/api/:key/banned', '/api/:key/banned/:id', ...UI_ROUTES]);
 
 /** Builds the API. Nothing binds until `start()`. */
 export function createApiServer(init: ApiServerInit): ApiServer {
@@ -245,6 +250,9 @@ export function createApiServer(init: ApiServerInit): ApiServer {
     registerCompatRoutes(app, reader);
     registerV1Routes(app, { reader, config, peers: init.peers, opendht: init.opendht, now: init.now });
     if (init.blockSet) registerBlockStreamRoute(app, init.blockSet);
+    if (init.onCommit) registerLiveRoute(app, init.onCommit);
+    registerOverviewRoute(app, { reader, config, blockSet: init.blockSet, now: init.now });
+    registerUiRoutes(app);
 
     app.get('/metrics', {
       schema: { tags: ['operations'], summary: 'Prometheus metrics', response: { 200: { type: 'string' } } },

@@ -37,6 +37,7 @@ const OPS: Record<string, Handler> = {
   userAgents: (p: Parameters<Queries['userAgents']>[0]) => queries.userAgents(p),
   methods: () => queries.methods(),
   stats: (p: { hours: number; nowUs: number }) => queries.stats(p.hours, p.nowUs),
+  overview: (p: { nowUs: number; limit: number }) => queries.overview(p.nowUs, p.limit),
   check: (p: { query: Parameters<Queries['check']>[0]; nowUs: number }) => queries.check(p.query, p.nowUs),
   apiban: (p: { after: string | null; windowStartUs: number; verified: boolean }) => queries.apiban(p.after, p.windowStartUs, p.verified),
 };

@@ -4,6 +4,7 @@ import type { ShedTally, TallyEntry } from './shed.js';
 import type { BatchHook, NumberClassifier } from './types.js';
 import { isOutOfSpace, releaseWal } from './wal.js';
 import { fixedExclusion } from '../enforce/policy.js';
+import { ConsoleWriter } from './console.js';
 
 /** Per-batch aggregate of one key (ip, number, user agent, method), so each key is upserted once per batch. */
 interface Agg {
@@ -154,6 +155,8 @@ export class BatchWriter {
   private readonly txn: (events: readonly HoneypotEvent[], tally: ShedTally | null) => number[];
   /** Numbers known to have a `number_stats` row, so the classifier runs only for new ones. */
   private readonly knownNumbers = new Set<string>();
+  /** The dashboard's per-minute and per-key aggregates. */
+  private readonly console: ConsoleWriter;
   constructor(
     readonly db: Database.Database,
     private readonly classifier: NumberClassifier,
@@ -209,6 +212,7 @@ export class BatchWriter {
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_agent) DO UPDATE SET ${UPSERT_TAIL}`);
     this.upsertMethod = db.prepare(`INSERT INTO method_stats (method, first_seen_us, last_seen_us, last_seen, last_honey_id, event_count)
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (method) DO UPDATE SET ${UPSERT_TAIL}`);
+    this.console = new ConsoleWriter(db);
     this.txn = db.transaction((events: readonly HoneypotEvent[], tally: ShedTally | null) => this.writeInTxn(events, tally));
   }
 
@@ -293,6 +297,7 @@ export class BatchWriter {
     for (const [n, g] of numbers) this.upsertNumberStats(n, g);
     for (const [ua, g] of uas) this.upsertUa.run(ua, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);
     for (const [m, g] of methods) this.upsertMethod.run(m, g.firstUs, g.lastUs, g.lastTs, g.lastHoneyId, g.count);
+    this.console.write(events, nowUs);
     for (const hook of this.hooks) hook(this.db, events, ids);
     return ids;
   }

@@ -4,6 +4,7 @@
 import type { Config } from '../../src/config/types.js';
 import { DEFAULTS } from '../../src/config/settings.js';
 import { createApiServer, type ApiServer } from '../../src/api/server.js';
+import type { CommitSource } from '../../src/api/live.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import type { PeerInfo } from '../../src/p2p/types.js';
@@ -36,7 +37,7 @@ export interface Harness {
 /** A seeded database plus an API over it (built for inject(); call `api.start()` for real sockets). */
 export async function harness(
   over: Partial<Config> = {},
-  opts: { peers?: () => PeerInfo[]; now?: () => number; tdb?: TestDb } = {},
+  opts: { peers?: () => PeerInfo[]; now?: () => number; tdb?: TestDb; onCommit?: CommitSource } = {},
 ): Promise<Harness> {
   const tdb = opts.tdb ?? createTestDb();
   const metrics = new Metrics({ processMetrics: false });
@@ -47,6 +48,7 @@ export async function harness(
     logger: createLogger('silent'),
     peers: opts.peers,
     now: opts.now,
+    onCommit: opts.onCommit,
   });
   await api.ready();
   return {

@@ -314,6 +314,7 @@ describe('v1 filters and lists', { timeout: 120_000 }, () => {
       '/user-agents', '/user-agents/{v}', '/sip-methods', '/sip-methods/{v}', '/countries', '/countries/{cc}', '/countries/{cc}/{city}',
       '/api/v1/events', '/api/v1/ip-addresses', '/api/v1/numbers', '/api/v1/credentials', '/api/v1/user-agents', '/api/v1/sip-methods',
       '/api/v1/stats', '/api/v1/peers', '/api/v1/blocklist', '/api/v1/check', '/api/{key}/banned', '/api/{key}/banned/{id}', '/metrics', '/api/v1/openapi.json',
+      '/api/v1/overview',
     ];
     assert.deepEqual(Object.keys(r.body.paths).sort(), [...expected].sort());
     for (const [path, item] of Object.entries(r.body.paths)) {
