@@ -119,10 +119,8 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
     running = (async () => {
       const t = now();
       if (resync) {
-        // Re-create whatever is missing, then make the sets exact.
-        await backend.setup();
-        const snap = blockSet.snapshot();
-        await backend.replaceAll(snap.entries, t);
+        // Re-create whatever is missing and make the sets exact (one transaction with nftables).
+        await backend.reconcile(blockSet.snapshot().entries, t);
       } else {
         await backend.apply(batch, t);
       }
@@ -173,9 +171,8 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
 
     async start() {
       if (unsubscribe || stopped) return;
-      await backend.setup(); // exit-2 errors surface here
-      const snap = blockSet.snapshot();
-      await backend.replaceAll(snap.entries, now());
+      // Setup and the whole set in one go (one nft transaction); exit-2 errors surface here.
+      await backend.reconcile(blockSet.snapshot().entries, now());
       lastUpdateMs = now();
       updates++;
       init.counters?.updated();

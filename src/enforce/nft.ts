@@ -13,6 +13,14 @@ import { execTool, type Exec } from './exec.js';
 /** The comment that marks a table as sipwarden's; a table of that name without it belongs to someone else. */
 export const NFT_MARKER = 'managed by sipwarden; elements expire by themselves';
 
+/**
+ * A named counter in sipwarden's table that proves ownership inside an `nft -f` transaction: the start-up script
+ * begins by deleting and re-adding it, which fails (and so applies nothing) when the table is missing or is not
+ * ours. Listing the table to read its comment would cost seconds with 500,000 elements, because nft 1.0 fetches
+ * every element for any `list` command; the comment stays the documented marker and is checked on the slow path.
+ */
+export const NFT_OWNER_OBJECT = 'sipwarden_owner';
+
 /** Elements per `add element` line (keeps lines reasonable for nft's parser). */
 const CHUNK = 4096;
 
@@ -86,6 +94,31 @@ export function createNftBackend(init: NftInit): FirewallBackend {
 
   const owned = (listing: string): boolean => listing.includes(`comment "${NFT_MARKER}"`);
 
+  /**
+   * Table, owner object, sets and chain. The chain is rebuilt each start so a changed priority, scope or port
+   * list applies; the sets keep their elements (the reconcile makes them exact).
+   */
+  const setupLines = (): string[] => [
+    `add table ${t} { comment "${NFT_MARKER}"; }`,
+    `add counter ${t} ${NFT_OWNER_OBJECT} { comment "${NFT_MARKER}"; }`,
+    `add set ${t} ${NFT_SETS[4]} { type ipv4_addr; flags timeout; }`,
+    `add set ${t} ${NFT_SETS[6]} { type ipv6_addr; flags timeout; }`,
+    `add chain ${t} input`,
+    `flush chain ${t} input`,
+    `delete chain ${t} input`,
+    `add chain ${t} input { type filter hook input priority ${init.priority}; policy accept; }`,
+    ...rules(),
+  ];
+
+  /** Flush both sets, then add `entries` with their timeouts. */
+  const replaceLines = (entries: readonly BlockEntry[], nowMs: number): string[] => {
+    const by: Record<Family, string[]> = { 4: [], 6: [] };
+    for (const e of entries) by[e.family].push(`${e.ip} timeout ${timeoutSeconds(e.expiresAtMs, nowMs)}s`);
+    const lines = [`flush set ${t} ${NFT_SETS[4]}`, `flush set ${t} ${NFT_SETS[6]}`];
+    for (const f of [4, 6] as const) lines.push(...elementLines('add', f, by[f]));
+    return lines;
+  };
+
   const backend: FirewallBackend = {
     kind: 'nftables',
 
@@ -101,20 +134,7 @@ export function createNftBackend(init: NftInit): FirewallBackend {
           2,
         );
       }
-      // The chain is rebuilt each start so a changed priority, scope or port list applies; the sets keep their
-      // elements (the reconcile that follows makes them exact).
-      const script = [
-        `add table ${t} { comment "${NFT_MARKER}"; }`,
-        `add set ${t} ${NFT_SETS[4]} { type ipv4_addr; flags timeout; }`,
-        `add set ${t} ${NFT_SETS[6]} { type ipv6_addr; flags timeout; }`,
-        `add chain ${t} input`,
-        `flush chain ${t} input`,
-        `delete chain ${t} input`,
-        `add chain ${t} input { type filter hook input priority ${init.priority}; policy accept; }`,
-        ...rules(),
-        '',
-      ].join('\n');
-      const r = await exec(nft, ['-f', '-'], script);
+      const r = await exec(nft, ['-f', '-'], setupLines().join('\n') + '\n');
       if (r.code === 0) return;
       if (NOT_PERMITTED.test(r.stderr)) throw unavailable(`--firewall nftables: not permitted to change nftables (needs root or CAP_NET_ADMIN): ${firstLine(r.stderr)}`);
       if (/Operation not supported|not supported/i.test(r.stderr)) {
@@ -124,11 +144,19 @@ export function createNftBackend(init: NftInit): FirewallBackend {
     },
 
     async replaceAll(entries, nowMs) {
-      const by: Record<Family, { ip: string; timeout: number }[]> = { 4: [], 6: [] };
-      for (const e of entries) by[e.family].push({ ip: e.ip, timeout: timeoutSeconds(e.expiresAtMs, nowMs) });
-      const lines = [`flush set ${t} ${NFT_SETS[4]}`, `flush set ${t} ${NFT_SETS[6]}`];
-      for (const f of [4, 6] as const) lines.push(...elementLines('add', f, by[f].map((i) => `${i.ip} timeout ${i.timeout}s`)));
-      await run(lines.join('\n') + '\n');
+      await run(replaceLines(entries, nowMs).join('\n') + '\n');
+    },
+
+    async reconcile(entries, nowMs) {
+      // Fast path, one transaction: prove the table is ours (the owner object exists), set up, replace the
+      // elements. Any failure applies nothing; the slow path then finds out why (missing table, a foreign one, an
+      // older sipwarden's table without the owner object, no permission) with the exit-2 checks of setup().
+      const fast = [`delete counter ${t} ${NFT_OWNER_OBJECT}`, ...setupLines(), ...replaceLines(entries, nowMs)];
+      const r = await exec(nft, ['-f', '-'], fast.join('\n') + '\n');
+      if (r.missing) throw unavailable(`--firewall nftables: the nft program was not found (install the nftables package)`);
+      if (r.code === 0) return;
+      await backend.setup();
+      await backend.replaceAll(entries, nowMs);
     },
 
     async apply(changes: readonly BlockChange[], nowMs) {
