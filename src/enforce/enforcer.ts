@@ -27,7 +27,10 @@ export interface EnforcerInit {
   counters?: EnforcerCounters;
   /** Delete what the backend created on stop (`--firewall-cleanup`). */
   cleanup?: boolean;
-  /** Wait after the first change of a batch, so a burst becomes one run. Default 20 ms. */
+  /**
+   * Wait after the first change when no run is in flight, so changes published together (one store batch, or a
+   * few in quick succession) become one run. Default 5 ms: the store already groups events per committed batch.
+   */
   coalesceMs?: number;
   /** A small JSON file `firewall status` reads (last update, counts). */
   stateFile?: string | null;
@@ -57,7 +60,7 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
   const { backend, blockSet } = init;
   const log = init.logger;
   const now = init.now ?? Date.now;
-  const coalesceMs = Math.max(0, init.coalesceMs ?? 20);
+  const coalesceMs = Math.max(0, init.coalesceMs ?? 5);
   let queue: BlockChange[] = [];
   let running: Promise<void> | null = null;
   let timer: NodeJS.Timeout | undefined;
@@ -161,7 +164,8 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
       },
     ).finally(() => {
       running = null;
-      if (queue.length > 0) schedule();
+      // Changes that arrived during the run have waited long enough: the next run starts at once.
+      if (queue.length > 0) schedule(0);
       settleIdle();
     });
   }
