@@ -214,9 +214,14 @@ export function countElements(listing: string, name: string): number | null {
   const body = listing.slice(start, end < 0 ? undefined : end);
   const at = body.indexOf('elements = {');
   if (at < 0) return 0;
-  const list = body.slice(at + 'elements = {'.length, body.lastIndexOf('}'));
-  let n = 0;
-  // Elements are separated by commas; addresses and timeouts never contain one.
-  for (const part of list.split(',')) if (part.trim() !== '') n++;
+  const from = at + 'elements = {'.length;
+  const to = body.lastIndexOf('}');
+  // Elements are separated by commas (addresses and timeouts never contain one): count them without splitting a
+  // listing of 500,000 elements into strings.
+  let first = from;
+  while (first < to && /\s/.test(body[first]!)) first++;
+  if (first >= to) return 0;
+  let n = 1;
+  for (let i = body.indexOf(',', first); i !== -1 && i < to; i = body.indexOf(',', i + 1)) n++;
   return n;
 }
