@@ -110,12 +110,21 @@ export function createNftBackend(init: NftInit): FirewallBackend {
     ...rules(),
   ];
 
-  /** Flush both sets, then add `entries` with their timeouts. */
+  /** Flush both sets, then add `entries` with their timeouts (one `add element` line per CHUNK of a family). */
   const replaceLines = (entries: readonly BlockEntry[], nowMs: number): string[] => {
-    const by: Record<Family, string[]> = { 4: [], 6: [] };
-    for (const e of entries) by[e.family].push(`${e.ip} timeout ${timeoutSeconds(e.expiresAtMs, nowMs)}s`);
     const lines = [`flush set ${t} ${NFT_SETS[4]}`, `flush set ${t} ${NFT_SETS[6]}`];
-    for (const f of [4, 6] as const) lines.push(...elementLines('add', f, by[f]));
+    // Built chunk by chunk: no array of every element's text, no slicing (500,000 elements at start-up).
+    const chunk: Record<Family, string[]> = { 4: [], 6: [] };
+    const close = (f: Family): void => {
+      lines.push(`add element ${t} ${NFT_SETS[f]} { ${chunk[f].join(', ')} }`);
+      chunk[f].length = 0;
+    };
+    for (const e of entries) {
+      const c = chunk[e.family];
+      c.push(`${e.ip} timeout ${timeoutSeconds(e.expiresAtMs, nowMs)}s`);
+      if (c.length === CHUNK) close(e.family);
+    }
+    for (const f of [4, 6] as const) if (chunk[f].length > 0) close(f);
     return lines;
   };
 
