@@ -91,6 +91,12 @@ export interface BlockSetInit {
 export interface BlockSet extends Startable {
   /** Current entries and the sequence number they correspond to. */
   snapshot(): BlockSnapshot;
+  /**
+   * The current entries themselves, without the copy {@link snapshot} makes (the firewall reconcile of 500,000
+   * entries): read them in one synchronous pass, they change with the set. Optional so simple fakes need not
+   * provide it; readers fall back to `snapshot().entries`.
+   */
+  live?(): Iterable<Readonly<BlockEntry>>;
   /** Changes after `seq`, or `null` when the history no longer reaches back that far (take a snapshot). */
   changesSince(seq: number): BlockChange[] | null;
   /** Latest sequence number. */
@@ -307,6 +313,9 @@ export function createBlockSet(init: BlockSetInit): BlockSet {
         for (const e of sets[family].values()) entries.push({ ip: e.ip, family, expiresAtMs: e.expiresAtMs, lastHitMs: e.lastHitMs });
       }
       return { seq, entries };
+    },
+    *live() {
+      for (const family of [4, 6] as const) yield* sets[family].values();
     },
     changesSince(from) {
       if (from >= seq) return [];

@@ -111,7 +111,7 @@ export function createNftBackend(init: NftInit): FirewallBackend {
   ];
 
   /** Flush both sets, then add `entries` with their timeouts (one `add element` line per CHUNK of a family). */
-  const replaceLines = (entries: readonly BlockEntry[], nowMs: number): string[] => {
+  const replaceLines = (entries: Iterable<Readonly<BlockEntry>>, nowMs: number): string[] => {
     const lines = [`flush set ${t} ${NFT_SETS[4]}`, `flush set ${t} ${NFT_SETS[6]}`];
     // Built chunk by chunk: no array of every element's text, no slicing (500,000 elements at start-up).
     const chunk: Record<Family, string[]> = { 4: [], 6: [] };
