@@ -135,6 +135,8 @@ async function reconcile(): Promise<void> {
   const baseMs = performance.now() - b0;
   const baseRss = Number(base.stderr.trim().split('\n').pop()) / 1024;
   if (base.status !== 0) throw new Error(`baseline nft -f failed: ${base.stderr}`);
+  // Ours then runs with the same other kernel content the baseline had (not next to another 500,000-element set).
+  spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'swexport']);
 
   // Ours: block set rebuilt from the store, then the enforcer's start-up transaction.
   const rssBefore = process.memoryUsage().rss / 2 ** 20;
