@@ -160,12 +160,14 @@ export function createNftBackend(init: NftInit): FirewallBackend {
       // Fast path, one transaction: prove the table is ours (the owner object exists), set up, replace the
       // elements. Any failure applies nothing; the slow path then finds out why (missing table, a foreign one, an
       // older sipwarden's table without the owner object, no permission) with the exit-2 checks of setup().
-      const fast = [`delete counter ${t} ${NFT_OWNER_OBJECT}`, ...setupLines(), ...replaceLines(entries, nowMs)];
-      const r = await exec(nft, ['-f', '-'], fast.join('\n') + '\n');
+      // `entries` may be a one-pass view of the block set: it is read once, here.
+      const replace = replaceLines(entries, nowMs).join('\n') + '\n';
+      const head = [`delete counter ${t} ${NFT_OWNER_OBJECT}`, ...setupLines()].join('\n') + '\n';
+      const r = await exec(nft, ['-f', '-'], head + replace);
       if (r.missing) throw unavailable(`--firewall nftables: the nft program was not found (install the nftables package)`);
       if (r.code === 0) return;
       await backend.setup();
-      await backend.replaceAll(entries, nowMs);
+      await run(replace);
     },
 
     async apply(changes: readonly BlockChange[], nowMs) {
