@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the end-to-end tests drive: scanners (sipp, sipsak, sipvicious, nmap), log and ban
 # tools (rsyslog, fail2ban, logrotate), firewalls (nftables, ipset, iptables), engines the second-wave features are
-# proved against (PostgreSQL, ExaBGP, BIRD 2, Kamailio with its http_client module, OpenDHT's dhtnode, C library
+# proved against (PostgreSQL, ExaBGP, BIRD 2, Kamailio (its exec module runs curl for the call-check), OpenDHT's dhtnode, C library
 # and Python binding, Chromium) and packaging checks (lintian, systemd-analyze, setpriv).
 # Idempotent: does nothing when every tool is already present.
 set -euo pipefail
@@ -28,7 +28,7 @@ have systemd-analyze || need+=(systemd)
 have exabgp || need+=(exabgp)
 have bird || need+=(bird2)
 have kamailio || need+=(kamailio)
-have_file '/usr/lib/*/kamailio/modules/http_client.so' || need+=(kamailio-utils-modules)
+have_file '/usr/lib/*/kamailio/modules/exec.so' || need+=(kamailio)
 have dhtnode || need+=(dhtnode)
 have_file '/usr/lib/*/libopendht-c.so.2' || need+=(libopendht-c2)
 python3 -c 'import opendht' >/dev/null 2>&1 || [ -e /usr/lib/python3/dist-packages/opendht.cpython-311-x86_64-linux-gnu.so ] || have_file '/usr/lib/python3/dist-packages/opendht*' || need+=(python3-opendht)

@@ -24,7 +24,12 @@ export interface FirewallBackend {
    */
   setup(): Promise<void>;
   /** Makes the sets hold exactly `entries` (atomically where the tool allows). */
-  replaceAll(entries: readonly BlockEntry[], nowMs: number): Promise<void>;
+  replaceAll(entries: Iterable<Readonly<BlockEntry>>, nowMs: number): Promise<void>;
+  /**
+   * Start-up and resync: {@link setup} then {@link replaceAll}, as one tool run when the tool allows (nftables:
+   * one transaction whose first statement proves the table is ours). Throws the same exit-2 errors as setup().
+   */
+  reconcile(entries: Iterable<Readonly<BlockEntry>>, nowMs: number): Promise<void>;
   /** Applies changes in order (the last change per address wins). */
   apply(changes: readonly BlockChange[], nowMs: number): Promise<void>;
   status(): Promise<FirewallStatus>;

@@ -8,7 +8,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import type { Startable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { ERROR_CODES } from '../errors.js';
-import type { BlockChange, BlockSet, Family } from './blockset.js';
+import type { BlockChange, BlockEntry, BlockSet, Family } from './blockset.js';
 import type { FirewallBackend } from './backend.js';
 
 /** Metrics the enforcer reports. */
@@ -27,7 +27,10 @@ export interface EnforcerInit {
   counters?: EnforcerCounters;
   /** Delete what the backend created on stop (`--firewall-cleanup`). */
   cleanup?: boolean;
-  /** Wait after the first change of a batch, so a burst becomes one run. Default 20 ms. */
+  /**
+   * Wait after the first change when no run is in flight, so changes published together (one store batch, or a
+   * few in quick succession) become one run. Default 5 ms: the store already groups events per committed batch.
+   */
   coalesceMs?: number;
   /** A small JSON file `firewall status` reads (last update, counts). */
   stateFile?: string | null;
@@ -57,7 +60,7 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
   const { backend, blockSet } = init;
   const log = init.logger;
   const now = init.now ?? Date.now;
-  const coalesceMs = Math.max(0, init.coalesceMs ?? 20);
+  const coalesceMs = Math.max(0, init.coalesceMs ?? 5);
   let queue: BlockChange[] = [];
   let running: Promise<void> | null = null;
   let timer: NodeJS.Timeout | undefined;
@@ -65,6 +68,8 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
   let failures = 0;
   let needResync = false;
   let stopped = false;
+  /** True while start()'s reconcile runs: changes queue up and are applied after it. */
+  let starting = false;
   let unsubscribe: (() => void) | null = null;
   let lastUpdateMs = 0;
   let updates = 0;
@@ -92,6 +97,9 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
       });
   };
 
+  /** The entries for a reconcile: the block set's own, uncopied, when it offers them (read synchronously). */
+  const current = (): Iterable<Readonly<BlockEntry>> => blockSet.live?.() ?? blockSet.snapshot().entries;
+
   const reportElements = (): void => {
     init.counters?.elements(4, blockSet.size(4));
     init.counters?.elements(6, blockSet.size(6));
@@ -106,7 +114,7 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
   };
 
   const schedule = (delay = coalesceMs): void => {
-    if (stopped || running || retryTimer || timer) return;
+    if (stopped || starting || running || retryTimer || timer) return;
     timer = setTimeout(() => { timer = undefined; run(); }, delay);
   };
 
@@ -119,10 +127,8 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
     running = (async () => {
       const t = now();
       if (resync) {
-        // Re-create whatever is missing, then make the sets exact.
-        await backend.setup();
-        const snap = blockSet.snapshot();
-        await backend.replaceAll(snap.entries, t);
+        // Re-create whatever is missing and make the sets exact (one transaction with nftables).
+        await backend.reconcile(current(), t);
       } else {
         await backend.apply(batch, t);
       }
@@ -163,7 +169,8 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
       },
     ).finally(() => {
       running = null;
-      if (queue.length > 0) schedule();
+      // Changes that arrived during the run have waited long enough: the next run starts at once.
+      if (queue.length > 0) schedule(0);
       settleIdle();
     });
   }
@@ -173,22 +180,34 @@ export function createEnforcer(init: EnforcerInit): Enforcer {
 
     async start() {
       if (unsubscribe || stopped) return;
-      await backend.setup(); // exit-2 errors surface here
-      const snap = blockSet.snapshot();
-      await backend.replaceAll(snap.entries, now());
-      lastUpdateMs = now();
-      updates++;
-      init.counters?.updated();
-      reportElements();
-      writeState();
-      log.info({ backend: backend.kind, v4: blockSet.size(4), v6: blockSet.size(6) }, 'firewall reconciled');
-      // Changes published before this point are in the snapshot; later ones arrive here.
+      // Subscribe first: a change published while the (possibly seconds-long) reconcile runs is queued and applied
+      // after it, rather than lost until the address's next hit. Changes already in the reconcile are re-applied,
+      // which is harmless (an update is idempotent).
       unsubscribe = blockSet.subscribe((changes) => {
         for (const c of changes) queue.push(c);
         // A long outage with a resync pending does not need the individual changes.
         if (needResync && queue.length > 100_000) queue = [];
         schedule();
       });
+      starting = true;
+      try {
+        // Setup and the whole set in one go (one nft transaction); exit-2 errors surface here.
+        await backend.reconcile(current(), now());
+      } catch (err) {
+        unsubscribe();
+        unsubscribe = null;
+        queue = [];
+        throw err;
+      } finally {
+        starting = false;
+      }
+      lastUpdateMs = now();
+      updates++;
+      init.counters?.updated();
+      reportElements();
+      writeState();
+      log.info({ backend: backend.kind, v4: blockSet.size(4), v6: blockSet.size(6) }, 'firewall reconciled');
+      if (queue.length > 0) schedule(0);
     },
 
     idle() {

@@ -56,7 +56,7 @@ export function createIpsetBackend(init: IpsetInit): FirewallBackend {
 
   const ours = (h: string, f: Family): boolean => /Type:\s*hash:ip\b/.test(h) && (f === 4 ? /family inet\b/ : /family inet6\b/).test(h) && /\btimeout\b/.test(h);
 
-  return {
+  const backend: FirewallBackend = {
     kind: 'ipset',
 
     async setup() {
@@ -84,6 +84,11 @@ export function createIpsetBackend(init: IpsetInit): FirewallBackend {
       for (const e of entries) lines.push(`add ${tmp[e.family]} ${e.ip} timeout ${timeoutSeconds(e.expiresAtMs, nowMs)}`);
       for (const f of [4, 6] as const) lines.push(`swap ${tmp[f]} ${sets[f]}`, `destroy ${tmp[f]}`);
       await restore(lines.join('\n') + '\n');
+    },
+
+    async reconcile(entries, nowMs) {
+      await backend.setup();
+      await backend.replaceAll(entries, nowMs);
     },
 
     async apply(changes: readonly BlockChange[], nowMs) {
@@ -124,4 +129,5 @@ export function createIpsetBackend(init: IpsetInit): FirewallBackend {
       }
     },
   };
+  return backend;
 }

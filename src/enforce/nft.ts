@@ -13,6 +13,14 @@ import { execTool, type Exec } from './exec.js';
 /** The comment that marks a table as sipwarden's; a table of that name without it belongs to someone else. */
 export const NFT_MARKER = 'managed by sipwarden; elements expire by themselves';
 
+/**
+ * A named counter in sipwarden's table that proves ownership inside an `nft -f` transaction: the start-up script
+ * begins by deleting and re-adding it, which fails (and so applies nothing) when the table is missing or is not
+ * ours. Listing the table to read its comment would cost seconds with 500,000 elements, because nft 1.0 fetches
+ * every element for any `list` command; the comment stays the documented marker and is checked on the slow path.
+ */
+export const NFT_OWNER_OBJECT = 'sipwarden_owner';
+
 /** Elements per `add element` line (keeps lines reasonable for nft's parser). */
 const CHUNK = 4096;
 
@@ -86,6 +94,40 @@ export function createNftBackend(init: NftInit): FirewallBackend {
 
   const owned = (listing: string): boolean => listing.includes(`comment "${NFT_MARKER}"`);
 
+  /**
+   * Table, owner object, sets and chain. The chain is rebuilt each start so a changed priority, scope or port
+   * list applies; the sets keep their elements (the reconcile makes them exact).
+   */
+  const setupLines = (): string[] => [
+    `add table ${t} { comment "${NFT_MARKER}"; }`,
+    `add counter ${t} ${NFT_OWNER_OBJECT} { comment "${NFT_MARKER}"; }`,
+    `add set ${t} ${NFT_SETS[4]} { type ipv4_addr; flags timeout; }`,
+    `add set ${t} ${NFT_SETS[6]} { type ipv6_addr; flags timeout; }`,
+    `add chain ${t} input`,
+    `flush chain ${t} input`,
+    `delete chain ${t} input`,
+    `add chain ${t} input { type filter hook input priority ${init.priority}; policy accept; }`,
+    ...rules(),
+  ];
+
+  /** Flush both sets, then add `entries` with their timeouts (one `add element` line per CHUNK of a family). */
+  const replaceLines = (entries: Iterable<Readonly<BlockEntry>>, nowMs: number): string[] => {
+    const lines = [`flush set ${t} ${NFT_SETS[4]}`, `flush set ${t} ${NFT_SETS[6]}`];
+    // Built chunk by chunk: no array of every element's text, no slicing (500,000 elements at start-up).
+    const chunk: Record<Family, string[]> = { 4: [], 6: [] };
+    const close = (f: Family): void => {
+      lines.push(`add element ${t} ${NFT_SETS[f]} { ${chunk[f].join(', ')} }`);
+      chunk[f].length = 0;
+    };
+    for (const e of entries) {
+      const c = chunk[e.family];
+      c.push(`${e.ip} timeout ${timeoutSeconds(e.expiresAtMs, nowMs)}s`);
+      if (c.length === CHUNK) close(e.family);
+    }
+    for (const f of [4, 6] as const) if (chunk[f].length > 0) close(f);
+    return lines;
+  };
+
   const backend: FirewallBackend = {
     kind: 'nftables',
 
@@ -101,20 +143,7 @@ export function createNftBackend(init: NftInit): FirewallBackend {
           2,
         );
       }
-      // The chain is rebuilt each start so a changed priority, scope or port list applies; the sets keep their
-      // elements (the reconcile that follows makes them exact).
-      const script = [
-        `add table ${t} { comment "${NFT_MARKER}"; }`,
-        `add set ${t} ${NFT_SETS[4]} { type ipv4_addr; flags timeout; }`,
-        `add set ${t} ${NFT_SETS[6]} { type ipv6_addr; flags timeout; }`,
-        `add chain ${t} input`,
-        `flush chain ${t} input`,
-        `delete chain ${t} input`,
-        `add chain ${t} input { type filter hook input priority ${init.priority}; policy accept; }`,
-        ...rules(),
-        '',
-      ].join('\n');
-      const r = await exec(nft, ['-f', '-'], script);
+      const r = await exec(nft, ['-f', '-'], setupLines().join('\n') + '\n');
       if (r.code === 0) return;
       if (NOT_PERMITTED.test(r.stderr)) throw unavailable(`--firewall nftables: not permitted to change nftables (needs root or CAP_NET_ADMIN): ${firstLine(r.stderr)}`);
       if (/Operation not supported|not supported/i.test(r.stderr)) {
@@ -124,11 +153,21 @@ export function createNftBackend(init: NftInit): FirewallBackend {
     },
 
     async replaceAll(entries, nowMs) {
-      const by: Record<Family, { ip: string; timeout: number }[]> = { 4: [], 6: [] };
-      for (const e of entries) by[e.family].push({ ip: e.ip, timeout: timeoutSeconds(e.expiresAtMs, nowMs) });
-      const lines = [`flush set ${t} ${NFT_SETS[4]}`, `flush set ${t} ${NFT_SETS[6]}`];
-      for (const f of [4, 6] as const) lines.push(...elementLines('add', f, by[f].map((i) => `${i.ip} timeout ${i.timeout}s`)));
-      await run(lines.join('\n') + '\n');
+      await run(replaceLines(entries, nowMs).join('\n') + '\n');
+    },
+
+    async reconcile(entries, nowMs) {
+      // Fast path, one transaction: prove the table is ours (the owner object exists), set up, replace the
+      // elements. Any failure applies nothing; the slow path then finds out why (missing table, a foreign one, an
+      // older sipwarden's table without the owner object, no permission) with the exit-2 checks of setup().
+      // `entries` may be a one-pass view of the block set: it is read once, here.
+      const replace = replaceLines(entries, nowMs).join('\n') + '\n';
+      const head = [`delete counter ${t} ${NFT_OWNER_OBJECT}`, ...setupLines()].join('\n') + '\n';
+      const r = await exec(nft, ['-f', '-'], head + replace);
+      if (r.missing) throw unavailable(`--firewall nftables: the nft program was not found (install the nftables package)`);
+      if (r.code === 0) return;
+      await backend.setup();
+      await run(replace);
     },
 
     async apply(changes: readonly BlockChange[], nowMs) {
@@ -186,9 +225,14 @@ export function countElements(listing: string, name: string): number | null {
   const body = listing.slice(start, end < 0 ? undefined : end);
   const at = body.indexOf('elements = {');
   if (at < 0) return 0;
-  const list = body.slice(at + 'elements = {'.length, body.lastIndexOf('}'));
-  let n = 0;
-  // Elements are separated by commas; addresses and timeouts never contain one.
-  for (const part of list.split(',')) if (part.trim() !== '') n++;
+  const from = at + 'elements = {'.length;
+  const to = body.lastIndexOf('}');
+  // Elements are separated by commas (addresses and timeouts never contain one): count them without splitting a
+  // listing of 500,000 elements into strings.
+  let first = from;
+  while (first < to && /\s/.test(body[first]!)) first++;
+  if (first >= to) return 0;
+  let n = 1;
+  for (let i = body.indexOf(',', first); i !== -1 && i < to; i = body.indexOf(',', i + 1)) n++;
   return n;
 }

@@ -4,12 +4,12 @@ import { BlockFactsReader, qualifyingIpsQuery } from './block-facts.js';
 
 /**
  * What the block set reads from the store: one address's facts after a committed batch (primary-key lookups,
- * a few µs each), and every qualifying address for the start-up reconcile (streamed, newest counted hit first).
+ * a few µs each), and every qualifying address for the start-up reconcile (visited, newest counted hit first).
  * Runs on the connection it is given (the store's main-thread connection; the writer commits on its own).
  */
 export interface BlockSetStoreSource {
   facts(ip: string): IpFacts | null;
-  qualifying(policy: BlockPolicy, nowUs: number): Iterable<{ ip: string; lastUs: number }>;
+  qualifying(policy: BlockPolicy, nowUs: number, visit: (ip: string, lastUs: number) => void): void;
 }
 
 /** Builds the source over `db`. */
@@ -19,12 +19,10 @@ export function createBlockSetSource(db: Database.Database): BlockSetStoreSource
     facts(ip) {
       return reader.ip(ip)?.facts ?? null;
     },
-    *qualifying(policy, nowUs) {
+    qualifying(policy, nowUs, visit) {
       const q = qualifyingIpsQuery(policy, nowUs);
       const stmt = db.prepare(q.sql).raw();
-      for (const row of stmt.iterate(...q.args) as IterableIterator<[string, number, number]>) {
-        yield { ip: row[0], lastUs: row[1] };
-      }
+      for (const row of stmt.iterate(...q.args) as IterableIterator<[string, number, number]>) visit(row[0], row[1]);
     },
   };
 }

@@ -277,7 +277,17 @@ CREATE INDEX IF NOT EXISTS ip_stats_country_index ON ip_stats (country, city);
 CREATE INDEX IF NOT EXISTS ip_stats_asn_index ON ip_stats (asn);
 `,
   },
-  // Version 7 is taken by another change in flight; the numbers are settled when both land.
+  {
+    version: 7,
+    name: 'block_reconcile_index',
+    sql: `
+-- The firewall's start-up reconcile asks for every address whose newest counted hit is within the block TTL,
+-- newest first. Under the default policy (proven sources only, peers' records count) that hit is this
+-- expression; the index turns a scan and sort of all of ip_stats into a range read of the recent addresses.
+-- The expression must stay identical to the one qualifyingIpsQuery() writes for that policy.
+CREATE INDEX IF NOT EXISTS ip_stats_block_last_index ON ip_stats (MAX(local_verified_last_us, peer_verified_last_us));
+`,
+  },
   { version: 8, name: 'console_aggregates', sql: CONSOLE_MIGRATION_SQL },
 ];
 

@@ -200,7 +200,18 @@ describe('nftables enforcer (netns e2e)', { timeout: 240_000 }, () => {
     const d2 = await start(['--block-ttl', '16'], dataDir);
     await waitFor(() => setIps(4).includes(A4(21)), 5000, 20);
     assert.deepEqual(setIps(4), [A4(21)]);
-    await d2.stop();
+    // That restart took the one-transaction path (the owner object proved the table ours).
+    assert.match(sh('ip', ['netns', 'exec', NS_B, 'nft', 'list', 'counters', 'table', 'inet', TABLE]), /counter sipwarden_owner/);
+    await d2.stop('SIGKILL');
+    // A table left by an older sipwarden (marker comment, no owner object), with a stale element: the slow path
+    // checks the comment, adds the owner object and still reconciles exactly.
+    sh('ip', ['netns', 'exec', NS_B, 'nft', 'delete', 'counter', 'inet', TABLE, 'sipwarden_owner']);
+    sh('ip', ['netns', 'exec', NS_B, 'nft', `add element inet ${TABLE} blocklist4 { 198.18.0.98 timeout 1h }`]);
+    const d3 = await start(['--block-ttl', '16'], dataDir);
+    await waitFor(() => !setIps(4).includes('198.18.0.98'), 5000, 20);
+    assert.deepEqual(setIps(4), [A4(21)]);
+    assert.match(sh('ip', ['netns', 'exec', NS_B, 'nft', 'list', 'counters', 'table', 'inet', TABLE]), /counter sipwarden_owner/);
+    await d3.stop();
   });
 
   test('a table deleted by hand is re-created (counted failure, retried) and capture goes on', async () => {

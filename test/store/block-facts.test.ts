@@ -72,6 +72,18 @@ describe('ip block facts', () => {
   });
 });
 
+describe('reconcile query plan', () => {
+  test('under the default policy the reconcile reads the block index in order: no scan, no sort', () => {
+    const d = fresh();
+    d.insert([{ sourceIp: '198.51.100.7', timeUs: T0, verified: true }]);
+    const q = qualifyingIpsQuery(DEFAULT_BLOCK_POLICY, T0 + S);
+    const plan = (d.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.args) as { detail: string }[]).map((r) => r.detail).join(' | ');
+    assert.match(plan, /USING INDEX ip_stats_block_last_index/, plan);
+    assert.doesNotMatch(plan, /TEMP B-TREE/, plan);
+    assert.deepEqual((d.db.prepare(q.sql).all(...q.args) as { ip: string }[]).map((r) => r.ip), ['198.51.100.7']);
+  });
+});
+
 describe('number block facts', () => {
   test('distinct sources per number key are exact across batches; a source becomes proven once', () => {
     const d = fresh();
