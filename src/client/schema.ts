@@ -2015,6 +2015,220 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dashboard overview: events per minute (1 h) and per hour (7 days), top lists with trends, events per country, enforcement */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description keys per top list */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            generated_at: string;
+                            /** @description stored events, all time */
+                            total_events: number;
+                            /** @description events per minute, the last 60 minutes (oldest first, zero-filled) */
+                            minutes: {
+                                /**
+                                 * Format: date-time
+                                 * @description start of the bucket
+                                 */
+                                t: string;
+                                events: number;
+                            }[];
+                            /** @description events per hour, the last 168 hours (oldest first, zero-filled) */
+                            hours: {
+                                /**
+                                 * Format: date-time
+                                 * @description start of the bucket
+                                 */
+                                t: string;
+                                events: number;
+                            }[];
+                            top: {
+                                sources: {
+                                    /** @description the address, number, user agent, method, country code or AS number (as text) */
+                                    key: string;
+                                    /** @description the AS organisation (asns); null elsewhere */
+                                    label: string | null;
+                                    /** @description all-time events */
+                                    events: number;
+                                    /** Format: date-time */
+                                    last_seen: string;
+                                    /** @description events in the last 24 hours */
+                                    last_24h: number;
+                                    /** @description events in the 24 hours before (the trend compares the two) */
+                                    prev_24h: number;
+                                }[];
+                                numbers: {
+                                    /** @description the address, number, user agent, method, country code or AS number (as text) */
+                                    key: string;
+                                    /** @description the AS organisation (asns); null elsewhere */
+                                    label: string | null;
+                                    /** @description all-time events */
+                                    events: number;
+                                    /** Format: date-time */
+                                    last_seen: string;
+                                    /** @description events in the last 24 hours */
+                                    last_24h: number;
+                                    /** @description events in the 24 hours before (the trend compares the two) */
+                                    prev_24h: number;
+                                }[];
+                                user_agents: {
+                                    /** @description the address, number, user agent, method, country code or AS number (as text) */
+                                    key: string;
+                                    /** @description the AS organisation (asns); null elsewhere */
+                                    label: string | null;
+                                    /** @description all-time events */
+                                    events: number;
+                                    /** Format: date-time */
+                                    last_seen: string;
+                                    /** @description events in the last 24 hours */
+                                    last_24h: number;
+                                    /** @description events in the 24 hours before (the trend compares the two) */
+                                    prev_24h: number;
+                                }[];
+                                methods: {
+                                    /** @description the address, number, user agent, method, country code or AS number (as text) */
+                                    key: string;
+                                    /** @description the AS organisation (asns); null elsewhere */
+                                    label: string | null;
+                                    /** @description all-time events */
+                                    events: number;
+                                    /** Format: date-time */
+                                    last_seen: string;
+                                    /** @description events in the last 24 hours */
+                                    last_24h: number;
+                                    /** @description events in the 24 hours before (the trend compares the two) */
+                                    prev_24h: number;
+                                }[];
+                                countries: {
+                                    /** @description the address, number, user agent, method, country code or AS number (as text) */
+                                    key: string;
+                                    /** @description the AS organisation (asns); null elsewhere */
+                                    label: string | null;
+                                    /** @description all-time events */
+                                    events: number;
+                                    /** Format: date-time */
+                                    last_seen: string;
+                                    /** @description events in the last 24 hours */
+                                    last_24h: number;
+                                    /** @description events in the 24 hours before (the trend compares the two) */
+                                    prev_24h: number;
+                                }[];
+                                asns: {
+                                    /** @description the address, number, user agent, method, country code or AS number (as text) */
+                                    key: string;
+                                    /** @description the AS organisation (asns); null elsewhere */
+                                    label: string | null;
+                                    /** @description all-time events */
+                                    events: number;
+                                    /** Format: date-time */
+                                    last_seen: string;
+                                    /** @description events in the last 24 hours */
+                                    last_24h: number;
+                                    /** @description events in the 24 hours before (the trend compares the two) */
+                                    prev_24h: number;
+                                }[];
+                            };
+                            /** @description events per source country (ISO 3166-1 alpha-2), all time, for the map */
+                            countries: {
+                                country: string;
+                                events: number;
+                            }[];
+                            enforcement: {
+                                /** @description firewall backend (off, nftables, ipset) */
+                                firewall: string;
+                                /** @description addresses blocked now per family; null when no block set runs */
+                                block_set: {
+                                    ipv4?: number;
+                                    ipv6?: number;
+                                    seq?: number;
+                                } | null;
+                                policy?: {
+                                    ttl_seconds?: number;
+                                    min_hits?: number;
+                                    verified_only?: boolean;
+                                    peers?: boolean;
+                                    max?: number;
+                                };
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
