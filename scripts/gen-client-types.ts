@@ -28,6 +28,8 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
   const api = createApiServer({
     config, dbPath: ':memory:', metrics: new Metrics({ processMetrics: false }), logger: createLogger('silent'),
     blockSet: {} as BlockSet,
+    // A node's store always offers its committed batches (it serves /api/v1/events/stream); none arrives here.
+    onCommit: () => () => {},
   });
   await api.ready();
   try {

@@ -2015,6 +2015,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * New events as Server-Sent Events (event: event, data: one event as JSON; event: skipped, data: {"count": N})
+         * @description Sends `event: ready` first, then each committed event as `event: event` with the JSON object below as data. At most 200 events per committed batch are sent (the newest); the rest are counted in an `event: skipped` message. A reader that lets more than 1048576 bytes of output pile up is disconnected. Older events: /api/v1/events.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream; each `data:` line of an `event` message holds this object */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": {
+                            event_uuid?: string;
+                            /** Format: date-time */
+                            event_time?: string;
+                            source_ip?: string;
+                            source_port?: number | null;
+                            destination_ip?: string;
+                            destination_port?: number | null;
+                            transport?: string;
+                            method?: string;
+                            called_number?: string;
+                            called_number_e164?: string | null;
+                            user_agent?: string;
+                            /** @enum {string} */
+                            origin?: "local" | "peer" | "opendht" | "legacy";
+                            origin_peer_id?: string | null;
+                            response_code?: number | null;
+                            source_verified?: boolean;
+                            source_country?: string | null;
+                            source_asn?: number | null;
+                            source_org?: string | null;
+                            has_credentials?: boolean;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/overview": {
         parameters: {
             query?: never;
