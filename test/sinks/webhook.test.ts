@@ -280,7 +280,9 @@ describe('webhook delivery thread', () => {
     const t1 = Date.now();
     await until(() => lines().length >= warm.length + evs.length, 10_000, 'all deliveries');
     const during = lines().filter(([t, id]) => t >= t0 && t <= t1 && evs.some((e) => e.eventUuid === id)).length;
-    assert.ok(during >= 50, `deliveries while the main thread was blocked: ${during}`);
+    // A loop on the main thread could deliver at most the few requests already in flight (≤ 4); the delivery
+    // thread runs at nice ≥10, so on a loaded machine it gets little CPU: 10 is the bound, not a rate.
+    assert.ok(during >= 10, `deliveries while the main thread was blocked: ${during}`);
     child.kill('SIGKILL');
   });
 
