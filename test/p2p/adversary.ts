@@ -6,7 +6,7 @@
  *   node --import tsx test/p2p/adversary.ts <multiaddr> <mode> [count] [perSecond] [holdMs]
  *
  * modes: `unsigned` (valid records, no gossip signature), `bad` (forged origin, oversized, malformed, then
- * valid records), `valid`, `flood` (valid records at a rate). Prints one JSON line `{"peerId","sent":[uuids]}`.
+ * valid records), `valid`, `flood` (valid records at a rate). Prints one JSON line `{"peerId","sent":[uuids],"bad":[uuids],"floodMs"}` (how long publishing took).
  */
 import '../../src/p2p/polyfill.js';
 import { noise } from '@chainsafe/libp2p-noise';
@@ -124,8 +124,9 @@ async function main(): Promise<void> {
       if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     }
   }
+  const floodMs = performance.now() - start;
   await new Promise((r) => setTimeout(r, 500));
-  process.stdout.write(JSON.stringify({ peerId: adv.peerId, sent, bad }) + '\n');
+  process.stdout.write(JSON.stringify({ peerId: adv.peerId, sent, bad, floodMs }) + '\n');
   // Stay connected a while so the test can read our score on the target.
   await new Promise((r) => setTimeout(r, Number(holdArg)));
   await adv.stop();
