@@ -12,7 +12,7 @@ import { BLOCKLIST_CONTENT_TYPES, BLOCKLIST_FORMATS, parseRfc3339, type Blocklis
 import { JSON_TYPE, sendText, streamOp, tokenMatches } from './http.js';
 import { intParam } from './params.js';
 import { ApiError } from './protocol.js';
-import type { Page, SourceFilter } from './queries.js';
+import type { Page, SourceFilter } from '../store/queries.js';
 import type { Reader } from './reader.js';
 
 type Q = Record<string, string | undefined>;

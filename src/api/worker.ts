@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ApiError, type FromWorker, type ToWorker, type WorkerInit, type WireError } from './protocol.js';
-import { Queries, type OpenStream } from './queries.js';
+import { Queries, type OpenStream } from '../store/queries.js';
 
 const init = workerData as WorkerInit;
 const queries = new Queries(init.dbPath, init.allow, init.policy, { trustOpendht: init.trustOpendht });

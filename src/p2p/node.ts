@@ -35,7 +35,8 @@ import {
   type RecordSigner,
   type RejectReason,
 } from './record.js';
-import { fetchPage, MAX_PAGE, RecordPager, serveSync, SYNC_PROTOCOL } from './sync.js';
+import { fetchPage, MAX_PAGE, serveSync, SYNC_PROTOCOL } from './sync.js';
+import { createPeerRecordWriter, RecordPager } from '../store/peer-records.js';
 import type { PeerInfo } from './types.js';
 
 /** A running P2P node: a Sink for local events plus what `/api/v1/peers` shows. */
@@ -394,19 +395,11 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
       const psk = config.p2pNetworkKey ? loadNetworkKey(config.p2pNetworkKey) : null;
 
       const db = store.db;
-      const ins = db.prepare(
-        'INSERT OR IGNORE INTO peer_records (event_uuid, origin_peer_id, envelope, received_at_us) VALUES (?, ?, ?, ?)',
-      );
-      insertOwn = db.transaction((rows: Array<[string, string, string, number]>) => {
-        for (const r of rows) ins.run(...r);
-      });
+      const records = createPeerRecordWriter(db);
+      insertOwn = (rows) => records.insertOwn(rows);
       pager = new RecordPager(db);
-      const getCursor = db.prepare<[string], { cursor: string | null }>('SELECT cursor FROM peer_cursors WHERE peer_id = ?');
-      const setCursor = db.prepare(
-        'INSERT INTO peer_cursors (peer_id, cursor, updated_at_us) VALUES (?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET cursor = excluded.cursor, updated_at_us = excluded.updated_at_us',
-      );
-      cursorGet = (peer) => getCursor.get(peer)?.cursor ?? null;
-      cursorSet = (peer, cursor) => setCursor.run(peer, cursor, nowUs());
+      cursorGet = (peer) => records.cursor(peer);
+      cursorSet = (peer, cursor) => records.setCursor(peer, cursor, nowUs());
 
       const explicitListen = config.sources['p2pListen'] !== undefined;
       const listen = config.p2pListen.map(endpointToMultiaddr);

@@ -3,18 +3,16 @@
  * Request `{"after": cursor|null, "limit": n}`; answer: envelope frames oldest first, then `{"next": cursor}`.
  * The cursor is our `peer_records.record_id` as a decimal string (opaque to the peer).
  */
-import type Database from 'better-sqlite3';
 import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import { MAX_RECORD_BYTES } from './record.js';
+import { RECORD_CHUNK as CHUNK, type RecordPager } from '../store/peer-records.js';
 
 export const SYNC_PROTOCOL = '/sipwarden/bad-actors-sync/1.0.0';
 /** Largest page a request may ask for. */
 export const MAX_PAGE = 10_000;
 /** `after: null` means the last 24 h. */
 export const FIRST_SYNC_WINDOW_US = 24 * 3600 * 1_000_000;
-/** Rows read per query: keeps each synchronous sqlite call short (the capture rules: ≤10 ms on the capture thread). */
-const CHUNK = 250;
 /** Largest request frame we read. */
 const MAX_REQUEST_BYTES = 1024;
 /** Largest answer frame we read: an envelope (≤64 KiB, checked again by validation) plus slack. */
@@ -41,45 +39,6 @@ export function parseSyncRequest(bytes: Uint8Array): SyncRequest | null {
   else if (r.after !== null && r.after !== undefined) return null;
   const limit = typeof r.limit === 'number' && Number.isInteger(r.limit) ? Math.min(Math.max(r.limit, 1), MAX_PAGE) : MAX_PAGE;
   return { after, limit };
-}
-
-/** Reads pages of `peer_records` in insertion order. */
-export class RecordPager {
-  private readonly byCursor: Database.Statement<[number, number], { record_id: number; envelope: string }>;
-  private readonly firstAt: Database.Statement<[number], { record_id: number; received_at_us: number }>;
-  private readonly maxId: Database.Statement<[], { m: number | null }>;
-
-  constructor(db: Database.Database) {
-    this.byCursor = db.prepare('SELECT record_id, envelope FROM peer_records WHERE record_id > ? ORDER BY record_id LIMIT ?');
-    this.firstAt = db.prepare('SELECT record_id, received_at_us FROM peer_records WHERE record_id >= ? ORDER BY record_id LIMIT 1');
-    this.maxId = db.prepare('SELECT MAX(record_id) AS m FROM peer_records');
-  }
-
-  /**
-   * The cursor just before the first record received at or after `sinceUs`. `received_at_us` grows with
-   * `record_id`, so a binary search over the primary key finds it without scanning the table.
-   */
-  cursorAt(sinceUs: number): number {
-    const max = this.maxId.get()?.m ?? 0;
-    let lo = 1;
-    let hi = max + 1; // answer in [lo, hi]; hi = "none"
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const row = this.firstAt.get(mid);
-      if (!row) {
-        hi = mid;
-      } else if (row.received_at_us >= sinceUs) {
-        hi = Math.min(mid, row.record_id);
-      } else {
-        lo = row.record_id + 1;
-      }
-    }
-    return lo - 1;
-  }
-
-  chunk(after: number, n: number): Array<{ record_id: number; envelope: string }> {
-    return this.byCursor.all(after, Math.min(n, CHUNK));
-  }
 }
 
 /**

@@ -7,6 +7,7 @@
 import { createHmac } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
+import { prepareOutboxStatements, type OutboxStatements } from '../store/outbox.js';
 import { APP_NAME, VERSION } from '../version.js';
 
 /** OAuth2 client-credentials settings. */
@@ -141,36 +142,9 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
   let lastErrorLogged = 0;
 
   // Prepared once per connection (lazily: the main-thread fallback may be created before tables are checked).
-  let stmts: {
-    select: Database.Statement;
-    del: Database.Statement;
-    retry: Database.Statement;
-    dead: Database.Statement;
-    trim: Database.Statement;
-    purge: Database.Statement;
-    counts: Database.Statement;
-    delMany: (ids: number[]) => void;
-  } | null = null;
-  function q(): NonNullable<typeof stmts> {
-    if (stmts) return stmts;
-    const del = db.prepare('DELETE FROM webhook_outbox WHERE outbox_id = ?');
-    stmts = {
-      select: db.prepare(
-        "SELECT outbox_id, event_uuid, body, attempts, created_at_us FROM webhook_outbox WHERE state = 'pending' AND outbox_id > ? ORDER BY outbox_id LIMIT ?",
-      ),
-      del,
-      retry: db.prepare('UPDATE webhook_outbox SET attempts = ?, next_attempt_us = ?, last_error = ? WHERE outbox_id = ?'),
-      dead: db.prepare("UPDATE webhook_outbox SET state = 'dead', attempts = ?, dead_at_us = ?, last_error = ? WHERE outbox_id = ?"),
-      trim: db.prepare(
-        "DELETE FROM webhook_outbox WHERE outbox_id IN (SELECT outbox_id FROM webhook_outbox WHERE state = 'pending' ORDER BY outbox_id LIMIT ?)",
-      ),
-      purge: db.prepare("DELETE FROM webhook_outbox WHERE state = 'dead' AND dead_at_us < ?"),
-      counts: db.prepare("SELECT SUM(state = 'pending') AS pending, SUM(state = 'dead') AS dead FROM webhook_outbox"),
-      delMany: db.transaction((ids: number[]) => {
-        for (const id of ids) del.run(id);
-      }),
-    };
-    return stmts;
+  let stmts: OutboxStatements | null = null;
+  function q(): OutboxStatements {
+    return (stmts ??= prepareOutboxStatements(db));
   }
 
   function flushDeletes(): void {

@@ -3,12 +3,12 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HookModuleSpec } from '../store/hooks.js';
 import type { EventStore } from '../store/types.js';
-import { insertOutboxRows } from './outbox-hook.js';
+import { insertOutboxRows } from '../store/outbox.js';
 import { createDelivery, type Delivery, type DeliveryReport, type WebhookOAuth2 } from './webhook-delivery.js';
 import type { FromWebhookWorker, ToWebhookWorker, WebhookWorkerData } from './webhook-worker.js';
 import type { Sink } from './types.js';
 
-export { webhookBody } from './outbox-hook.js';
+export { webhookBody } from '../store/outbox.js';
 export { backoffMs, parseRetryAfter, webhookSignature, type WebhookOAuth2 } from './webhook-delivery.js';
 
 /** Inputs of the webhook sink. */
@@ -109,7 +109,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   if (typeof withModules.addBatchHookModule === 'function') {
     const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
     try {
-      withModules.addBatchHookModule({ module: new URL(`./outbox-hook.${ext}`, import.meta.url).href, exportName: 'createOutboxHook' });
+      withModules.addBatchHookModule({ module: new URL(`../store/outbox.${ext}`, import.meta.url).href, exportName: 'createOutboxHook' });
       moduleHook = true;
     } catch {
       logger.warn('webhook sink created after the store started: outbox rows are written just after each batch commits');

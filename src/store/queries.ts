@@ -8,13 +8,13 @@ import { cidrContains, createIpMatcher, parseCidr, type Cidr, type IpMatcher } f
 import {
   chunked, COMPAT_CLOSE, compatItem, compatOpen, decodeCursor, encodeCursor, formatBlocklist, rfc3339,
   type BlockEntry, type BlocklistFormat, type FirewallNames, type KeysetCursor,
-} from './format.js';
-import { ApiError, type ExcludedLists, type StreamHead } from './protocol.js';
+} from '../api/format.js';
+import { ApiError, type ExcludedLists, type StreamHead } from '../api/protocol.js';
 import { networkInterfaces } from 'node:os';
 import { DEFAULT_BLOCK_POLICY, Exclusions, interfaceAddresses, type BlockPolicy } from '../enforce/policy.js';
-import { BlockFactsReader } from '../store/block-facts.js';
-import { ConsoleReader, type ConsoleOverview } from '../store/console.js';
-import { checkAnswer, type CheckAnswer, type CheckQuery } from './check.js';
+import { BlockFactsReader } from './block-facts.js';
+import { ConsoleReader, type ConsoleOverview } from './console.js';
+import { checkAnswer, type CheckAnswer, type CheckQuery } from '../api/check.js';
 
 /** A source filter: one normalised IP, or a CIDR (canonical text). */
 export type SourceFilter = { ip: string } | { cidr: string };
