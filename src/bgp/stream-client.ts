@@ -2,6 +2,7 @@
  * Client of `GET /api/v1/blocklist/stream` (Server-Sent Events): keeps one connection, resumes with
  * `Last-Event-ID` after a drop, and retries with exponential backoff while the API is unreachable.
  */
+import { SseDecoder } from '../client/sse.js';
 import type { Startable } from '../lifecycle.js';
 
 /** One entry as the stream sends it. */
@@ -70,28 +71,12 @@ export function createStreamClient(init: StreamClientInit): Startable & { readon
       throw new Error(`HTTP ${res.status} ${body.slice(0, 200)}`);
     }
     init.handlers.state(true);
-    const decoder = new TextDecoder();
-    let buf = '';
+    const text = new TextDecoder();
+    const sse = new SseDecoder();
     let snapshot: StreamEntry[] = [];
     let pending: StreamChange[] = [];
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        let event = 'message';
-        let data = '';
-        let id: string | null = null;
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':')) continue;
-          const colon = line.indexOf(':');
-          const field = colon < 0 ? line : line.slice(0, colon);
-          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') event = value;
-          else if (field === 'data') data += (data ? '\n' : '') + value;
-          else if (field === 'id') id = value;
-        }
+      for (const { event, id, data } of sse.push(text.decode(chunk, { stream: true }))) {
         if (event === 'snapshot') {
           // A snapshot: `entry` events follow, then `snapshot-end` with its position as id.
           snapshot = [];
