@@ -17,6 +17,7 @@ import { createSqliteStore, type SqliteEventStore } from '../../src/store/sqlite
 import { makeEvent } from '../store/make-event.js';
 import { cleanup, tempDir, waitFor } from '../helpers/daemon.js';
 import { apiConfig } from './harness.js';
+import { SseDecoder } from '../../src/client/sse.js';
 
 const TOKEN = 'stream-test-token';
 
@@ -26,22 +27,10 @@ function open(port: number, headers: Record<string, string>): Promise<Sse> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/api/v1/blocklist/stream', headers }, (res) => {
       const out: Sse = { events: [], res, close: () => req.destroy() };
-      let buf = '';
+      const sse = new SseDecoder();
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
-        buf += d;
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: { event: string; id?: string; data: string } = { event: 'message', data: '' };
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) ev.event = line.slice(7);
-            else if (line.startsWith('id: ')) ev.id = line.slice(4);
-            else if (line.startsWith('data: ')) ev.data = line.slice(6);
-          }
-          if (!block.startsWith(':')) out.events.push(ev);
-        }
+        for (const e of sse.push(d)) out.events.push({ event: e.event, data: e.data, ...(e.id !== null ? { id: e.id } : {}) });
       });
       res.on('error', () => undefined);
       resolve(out);

@@ -13,24 +13,17 @@ import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import { apiConfig } from './harness.js';
 import { makeEvent, openStore, tempDir } from '../store/helpers.js';
+import { SseDecoder } from '../../src/client/sse.js';
 
 /** Opens the stream; resolves the response (status known) and a collector of parsed messages. */
 function open(port: number, token?: string): Promise<{ res: IncomingMessage; messages: { type: string; data: string }[]; close: () => void }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/api/v1/events/stream', headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
       const messages: { type: string; data: string }[] = [];
-      let buf = '';
+      const sse = new SseDecoder();
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
-        buf += d;
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const type = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (type && data !== undefined) messages.push({ type, data });
-        }
+        for (const e of sse.push(d)) messages.push({ type: e.event, data: e.data });
       });
       resolve({ res, messages, close: () => req.destroy() });
     });
