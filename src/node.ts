@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { checkSinks, checkTlsFiles, ensureDataDir, explainStoreError, probeLine, summaryHead, summaryTail } from './cli/startup.js';
 import type { Config } from './config/types.js';
-import { createIpMatcher } from './config/net.js';
+import { createIpMatcher } from './net/ip.js';
 import { createExclusionFeed } from './enforce/exclusion-feed.js';
 import { ExclusionReporter } from './enforce/policy.js';
 import { ERROR_CODES, SipwardenError } from './errors.js';

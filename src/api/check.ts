@@ -6,7 +6,7 @@
 import {
   decideIp, decideNumber, emptyIpFacts, type BlockPolicy, type Exclusions,
 } from '../enforce/policy.js';
-import { toE164 } from '../sip/wire/numbers.js';
+import { toE164 } from '../net/numbers.js';
 import type { BlockFactsReader } from '../store/block-facts.js';
 import { rfc3339 } from './format.js';
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/types.js';
-import { normalizeIp } from '../config/net.js';
+import { normalizeIp } from '../net/ip.js';
 import { ERROR_CODES, SipwardenError } from '../errors.js';
 import { announceListening, type Endpoint, type Startable } from '../lifecycle.js';
 import type { Logger } from '../log.js';

@@ -6,7 +6,7 @@
  * the call-check route share it so they always agree. Facts come from `ip_stats` / `number_check_stats`
  * (see `src/store/block-facts.ts`).
  */
-import { createIpMatcher, normalizeIp, parseCidr, type IpMatcher } from '../config/net.js';
+import { createIpMatcher, normalizeIp, parseCidr, type IpMatcher } from '../net/ip.js';
 import type { Config } from '../config/types.js';
 
 // ------------------------------------------------------------------ settings

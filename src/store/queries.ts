@@ -4,7 +4,7 @@
  * is read only by events, per-IP/number details (bounded samples) and the hourly series.
  */
 import Database from 'better-sqlite3';
-import { cidrContains, createIpMatcher, parseCidr, type Cidr, type IpMatcher } from '../config/net.js';
+import { cidrContains, createIpMatcher, parseCidr, type Cidr, type IpMatcher } from '../net/ip.js';
 import {
   chunked, COMPAT_CLOSE, compatItem, compatOpen, decodeCursor, encodeCursor, formatBlocklist, rfc3339,
   type BlockEntry, type BlocklistFormat, type FirewallNames, type KeysetCursor,
