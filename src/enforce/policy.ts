@@ -223,6 +223,13 @@ function toSet(addrs: Iterable<string>): Set<string> {
   return s;
 }
 
+/** The changing never-blocked lists besides loopback, link-local, own addresses and `--allow`. */
+export interface ExcludedLists {
+  bootstrap: string[];
+  peers: string[];
+  webhook: string[];
+}
+
 /**
  * The never-blocked list: loopback, link-local, unspecified, this host's own addresses, `--allow` ranges,
  * P2P bootstrap nodes and connected peers, webhook/OAuth2 hosts. {@link reason} answers in O(1) for an exact
