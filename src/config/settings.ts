@@ -1,6 +1,6 @@
 /**
  * The settings catalogue: one row per setting, naming its flags, environment variables and
- * TOML keys, its parser and its help text. `load.ts` applies the layers; `cli/help.ts` prints the table.
+ * TOML keys, its parser and its help text. `load.ts` applies the layers; `help.ts` prints the table.
  */
 import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
