@@ -49,7 +49,7 @@ export interface ApiServerInit {
   exclusionFeed?: ExclusionFeed;
   /** The block set: serves its change stream at `/api/v1/blocklist/stream`. */
   blockSet?: BlockSet | null;
-  /** Committed batches (`SqliteEventStore.onCommit`): serves `/api/v1/events/stream` when given. */
+  /** Committed batches (`EventStore.onCommit`): serves `/api/v1/events/stream` when given. */
   onCommit?: CommitSource;
   /** The OpenDHT side for `/api/v1/peers`, when that engine runs. */
   opendht?: () => OpenDhtInfo;
