@@ -257,6 +257,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   const commitListeners = new Set<CommitListener>();
   /** Outbox rows in the batch transaction (enabled before start). */
   let outboxInTx = false;
+  /** Outbox rows by a function hook (enabled after start). */
+  let outboxLate = false;
   const observerSpecs: BatchObserverModule[] = [];
   const countObserver = (sink: string, kind: ObserverCount, n: number): void => {
     const counter = kind === 'delivered' ? metrics.sinkDelivered : kind === 'dropped' ? metrics.sinkDropped : metrics.sinkErrors;
@@ -577,8 +579,9 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         return true;
       }
       // Too late for the writer thread: function hooks run here right after each commit, in their own transaction.
-      fnHooks.push(createOutboxHook());
-      return mode === 'main';
+      if (!outboxInTx && !outboxLate) fnHooks.push(createOutboxHook());
+      outboxLate = true;
+      return outboxInTx || mode === 'main';
     },
 
     webhookOutbox(): WebhookOutbox {

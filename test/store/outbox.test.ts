@@ -51,6 +51,7 @@ test('outbox enabled after start with the worker writer: rows written right afte
   await store.start();
   try {
     assert.equal(store.enableWebhookOutbox(), false);
+    assert.equal(store.enableWebhookOutbox(), false); // idempotent: still one row per event
     for (let i = 0; i < 3; i++) store.append(makeEvent());
     await store.flush();
     assert.equal(store.webhookOutbox().counts().pending, 3);
