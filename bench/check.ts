@@ -12,7 +12,7 @@ import { DEFAULTS } from '../src/config/settings.js';
 import type { Config } from '../src/config/types.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
-import { toE164 } from '../src/sip/wire/numbers.js';
+import { toE164 } from '../src/net/numbers.js';
 import { openAndMigrate } from '../src/store/migrate.js';
 import { classifyNumber } from '../src/store/number-intel.js';
 import { BatchWriter } from '../src/store/writer.js';

@@ -18,7 +18,6 @@ import { DEFAULT_BLOCK_POLICY, Exclusions } from '../src/enforce/policy.js';
 import { receiptTime } from '../src/events/event.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
-import { createBlockSetSource } from '../src/store/block-set-source.js';
 import { createSqliteStore } from '../src/store/sqlite.js';
 import { makeEvent } from '../test/store/make-event.js';
 
@@ -44,7 +43,7 @@ async function rig(name: string, onApplied?: (ips: string[], at: number) => void
   const store = createSqliteStore({ path: join(dir, `${name}.db`), metrics: new Metrics({ processMetrics: false }), logger: log });
   await store.start();
   const set = createBlockSet({
-    onCommit: (l) => store.onCommit(l), facts: createBlockSetSource(store.db), policy: { ...DEFAULT_BLOCK_POLICY, maxPerFamily: 1_000_000 },
+    onCommit: (l) => store.onCommit(l), facts: store.blockSetSource(), policy: { ...DEFAULT_BLOCK_POLICY, maxPerFamily: 1_000_000 },
     exclusions: new Exclusions(), logger: log,
   });
   const backend = createNftBackend({ table: 'swbench', priority: 'filter - 10', scope: 'all', ports: [], exec: inNs });

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { checkSinks, checkTlsFiles, ensureDataDir, explainStoreError, probeLine, summaryHead, summaryTail } from './cli/startup.js';
 import type { Config } from './config/types.js';
-import { createIpMatcher } from './config/net.js';
+import { createIpMatcher } from './net/ip.js';
 import { createExclusionFeed } from './enforce/exclusion-feed.js';
 import { ExclusionReporter } from './enforce/policy.js';
 import { ERROR_CODES, SipwardenError } from './errors.js';
@@ -22,7 +22,7 @@ import { loadOrCreateTlsMaterial } from './sip/transport/tls-cert.js';
 import { DescriptorWatch, connectionBudget, descriptorLimit } from './sip/transport/descriptors.js';
 import type { SipListener } from './sip/transport/types.js';
 import { UDP_RECV_BUFFER, createUdpListener } from './sip/transport/udp.js';
-import { jsonLogObserverSpec } from './sinks/json-log.js';
+import { jsonLogObserver } from './sinks/json-log.js';
 import { createSyslogSink } from './sinks/syslog.js';
 import type { Sink } from './sinks/types.js';
 import { createWebhookSink } from './sinks/webhook.js';
@@ -85,8 +85,9 @@ export async function startNode(config: Config): Promise<RunningNode> {
 
     // Store first: everything else needs the node id and the database.
     // The store names its own component in its log lines (a second child binding would repeat the key).
-    const store = createSqliteStore({ path: config.dbFile, metrics, logger, retentionDays: config.retentionDays, maxBacklog: config.storeBacklog, geo });
-    // The webhook registers its outbox hook on the store, which must happen before the store starts so the rows
+    // Typed as the EventStore interface: the composition root, like every consumer, never touches the database.
+    const store: EventStore = createSqliteStore({ path: config.dbFile, metrics, logger, retentionDays: config.retentionDays, maxBacklog: config.storeBacklog, geo });
+    // The webhook enables the store's outbox, which must happen before the store starts so the rows
     // are written inside the batch transaction.
     const sinks: Sink[] = [];
     if (config.webhookUrl) {
@@ -107,7 +108,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     if (config.jsonLog) {
       // The JSON log runs in the store's writer thread, on the batches the store already sends there (the JSON-log format:
       // written off the capture path).
-      store.addBatchObserverModule(jsonLogObserverSpec(config.jsonLogFile));
+      store.addBatchObserver(jsonLogObserver(config.jsonLogFile));
     }
     try {
       await store.start();
@@ -183,10 +184,9 @@ export async function startNode(config: Config): Promise<RunningNode> {
       const { createBlockSet } = await import('./enforce/blockset.js');
       const { blockPolicyFromConfig } = await import('./enforce/policy.js');
       const { blockSetCounters } = await import('./enforce/firewall.js');
-      const { createBlockSetSource } = await import('./store/block-set-source.js');
       blockSet = createBlockSet({
         onCommit: (l) => store.onCommit(l),
-        facts: createBlockSetSource(store.db),
+        facts: store.blockSetSource(),
         policy: blockPolicyFromConfig(config),
         exclusions: exclusionFeed.exclusions,
         logger: logger.child({ component: 'blockset' }),

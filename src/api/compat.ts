@@ -2,8 +2,8 @@
  * SentryPeer's routes, byte for byte, served from the aggregate tables by the reader worker.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { normalizeIp } from '../config/net.js';
-import { toE164 } from '../sip/wire/numbers.js';
+import { normalizeIp } from '../net/ip.js';
+import { toE164 } from '../net/numbers.js';
 import { APP_NAME, VERSION } from '../version.js';
 import {
   HTML_TYPE, JSON_TYPE, LIT, TEXT_TYPE, messageBody, pretty, sendStream, sendText, wantsJson,

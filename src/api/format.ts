@@ -1,17 +1,13 @@
 /**
- * Pure text formatting shared by the reader worker and the routes: RFC 3339 times, SentryPeer's pretty list
- * items, opaque cursors and the blocklist export formats (issue 5 item 3).
+ * Pure text formatting shared by the reader worker and the routes: RFC 3339 input, SentryPeer's pretty list
+ * items and the blocklist export formats (issue 5 item 3). Cursors belong to the store (`store/cursor.ts`).
  */
 import { ApiError } from './protocol.js';
+import { rfc3339 } from '../text/time.js';
+import type { BlockEntry } from '../store/queries.js';
 
-/** UTC microseconds → RFC 3339 with microseconds, e.g. `2026-11-24T17:48:04.008658Z`; null stays null. */
-export function rfc3339(us: number | null): string | null {
-  if (us === null || us === undefined || !Number.isFinite(us)) return null;
-  const ms = Math.floor(us / 1000);
-  const iso = new Date(ms).toISOString();
-  const micro = String(((us % 1_000_000) + 1_000_000) % 1_000_000).padStart(6, '0');
-  return `${iso.slice(0, 19)}.${micro}Z`;
-}
+export { rfc3339 };
+export type { BlockEntry };
 
 /**
  * Parses an RFC 3339 date-time (`2026-11-24T17:48:04Z`, fractional seconds and offsets allowed) to UTC
@@ -54,32 +50,6 @@ export function compatOpen(totalKey: string, listKey: string, total: number): st
 /** Closing of a pretty SentryPeer list body. */
 export const COMPAT_CLOSE = '\n  ]\n}';
 
-/** A keyset position: a time (µs) and a row id that breaks ties. */
-export interface KeysetCursor {
-  t: number;
-  id: number;
-}
-
-/**
- * Encodes a keyset cursor as an opaque base64url token. `tag` names the list it belongs to, so a cursor
- * from one list (or order) is refused by another.
- */
-export function encodeCursor(tag: string, c: KeysetCursor): string {
-  return Buffer.from(`${tag}:${c.t}:${c.id}`, 'utf8').toString('base64url');
-}
-
-/** Decodes {@link encodeCursor}; throws a 400 ApiError for anything malformed or from another list. */
-export function decodeCursor(tag: string, token: string): KeysetCursor {
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(token)) throw new ApiError(400, 'invalid cursor');
-  const text = Buffer.from(token, 'base64url').toString('utf8');
-  const m = /^([a-z0-9.]+):(-?\d{1,17}):(\d{1,17})$/.exec(text);
-  if (!m || m[1] !== tag) throw new ApiError(400, 'invalid cursor');
-  const t = Number(m[2]);
-  const id = Number(m[3]);
-  if (!Number.isSafeInteger(t) || !Number.isSafeInteger(id)) throw new ApiError(400, 'invalid cursor');
-  return { t, id };
-}
-
 /** Blocklist export formats (`/api/v1/blocklist?format=`). */
 export const BLOCKLIST_FORMATS = ['plain', 'ipset', 'nftables', 'csv', 'jsonl', 'json'] as const;
 export type BlocklistFormat = (typeof BLOCKLIST_FORMATS)[number];
@@ -93,17 +63,6 @@ export const BLOCKLIST_CONTENT_TYPES: Record<BlocklistFormat, string> = {
   jsonl: 'application/x-ndjson',
   json: 'application/json',
 };
-
-/** One blocklist entry as the worker reads it. */
-export interface BlockEntry {
-  ip: string;
-  firstSeenUs: number;
-  lastSeenUs: number;
-  count: number;
-  verified: boolean;
-  /** Seconds left until the entry expires (≥ 1). */
-  ttl: number;
-}
 
 /** Names used by the ipset and nftables formats; validated identifiers. */
 export interface FirewallNames {

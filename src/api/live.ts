@@ -17,7 +17,7 @@ export const LIVE_MAX_PER_BATCH = 200;
 /** Comment line sent this often so proxies keep the connection. */
 const HEARTBEAT_MS = 15_000;
 
-/** Where committed batches come from (`SqliteEventStore.onCommit`). */
+/** Where committed batches come from (`EventStore.onCommit`). */
 export type CommitSource = (listener: (events: readonly HoneypotEvent[]) => void) => () => void;
 
 /** One event as the stream sends it: the fields of an `/api/v1/events` item, without the row id and SIP text. */

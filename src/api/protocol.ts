@@ -1,4 +1,6 @@
-import type { BlockPolicy } from '../enforce/policy.js';
+import type { BlockPolicy, ExcludedLists } from '../enforce/policy.js';
+
+export type { ExcludedLists };
 
 /**
  * Messages between the API's main thread (fastify) and its reader worker (the capture rules: long reads never run on the
@@ -44,13 +46,6 @@ export interface WorkerInit {
   policy?: BlockPolicy;
   /** Let addresses known only from unsigned OpenDHT values into blocklist exports (`--trust-opendht`). */
   trustOpendht?: boolean;
-}
-
-/** Addresses never exported besides loopback, link-local, own addresses and `--allow`. */
-export interface ExcludedLists {
-  bootstrap: string[];
-  peers: string[];
-  webhook: string[];
 }
 
 /** An error with an HTTP status, thrown by query code and carried over the worker boundary. */

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/types.js';
-import { normalizeIp } from '../config/net.js';
+import { normalizeIp } from '../net/ip.js';
 import { ERROR_CODES, SipwardenError } from '../errors.js';
 import { announceListening, type Endpoint, type Startable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
@@ -49,7 +49,7 @@ export interface ApiServerInit {
   exclusionFeed?: ExclusionFeed;
   /** The block set: serves its change stream at `/api/v1/blocklist/stream`. */
   blockSet?: BlockSet | null;
-  /** Committed batches (`SqliteEventStore.onCommit`): serves `/api/v1/events/stream` when given. */
+  /** Committed batches (`EventStore.onCommit`): serves `/api/v1/events/stream` when given. */
   onCommit?: CommitSource;
   /** The OpenDHT side for `/api/v1/peers`, when that engine runs. */
   opendht?: () => OpenDhtInfo;

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/types.js';
-import { formatCidr, normalizeIp, parseCidr } from '../config/net.js';
+import { formatCidr, normalizeIp, parseCidr } from '../net/ip.js';
 import type { OpenDhtInfo, PeerInfo } from '../p2p/types.js';
 import { BLOCKLIST_CONTENT_TYPES, BLOCKLIST_FORMATS, parseRfc3339, type BlocklistFormat } from './format.js';
 import { JSON_TYPE, sendText, streamOp, tokenMatches } from './http.js';

@@ -4,7 +4,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ApiError, type FromWorker, type ToWorker, type WorkerInit, type WireError } from './protocol.js';
-import { Queries, type OpenStream } from '../store/queries.js';
+import { Queries, type BlocklistQuery } from '../store/queries.js';
+import { QueryError } from '../store/query-error.js';
+import type { BlocklistFormat, FirewallNames } from './format.js';
+import { blocklistBody, compatListBody, ipsetBody, type OpenStream } from './streams.js';
 
 const init = workerData as WorkerInit;
 const queries = new Queries(init.dbPath, init.allow, init.policy, { trustOpendht: init.trustOpendht });
@@ -18,6 +21,7 @@ function post(m: FromWorker): void {
 
 function wireError(err: unknown): WireError {
   if (err instanceof ApiError) return { status: err.status, message: err.message };
+  if (err instanceof QueryError) return { status: err.kind === 'invalid' ? 400 : 503, message: err.message };
   return { status: 500, message: (err as Error)?.message ?? String(err) };
 }
 
@@ -44,9 +48,10 @@ const OPS: Record<string, Handler> = {
 
 /** Operations answered with a stream. */
 const STREAMS: Record<string, (params: never) => OpenStream> = {
-  compatList: (p: { kind: 'ip' | 'number' | 'ua' | 'method' | 'country' }) => queries.openCompatList(p.kind),
-  ipset: (p: { family: 4 | 6 | null }) => queries.openIpset(p.family),
-  blocklist: (p: { query: Parameters<Queries['openBlocklist']>[0]; nowUs: number }) => queries.openBlocklist(p.query, p.nowUs),
+  compatList: (p: { kind: 'ip' | 'number' | 'ua' | 'method' | 'country' }) => compatListBody(p.kind, queries.openCompatList(p.kind)),
+  ipset: (p: { family: 4 | 6 | null }) => ipsetBody(queries.openIpset(p.family)),
+  blocklist: (p: { query: BlocklistQuery & { format: BlocklistFormat; names: FirewallNames }; nowUs: number }) =>
+    blocklistBody(queries.openBlocklist(p.query, p.nowUs), p.query.format, p.query.names, p.nowUs),
 };
 
 port.on('message', (m: ToWorker) => {

@@ -3,7 +3,7 @@
  * BLACKHOLE community, /32 and /128, optional /24 aggregation, a cap per family) and the ExaBGP API commands that
  * announce and withdraw them. No I/O: the feed process drives it.
  */
-import { createIpMatcher, ipFamily } from '../config/net.js';
+import { createIpMatcher, ipFamily } from '../net/ip.js';
 
 /** RFC 6890 special-purpose address blocks (and multicast), which no blackhole feed should ever announce. */
 export const SPECIAL_PURPOSE: readonly string[] = [

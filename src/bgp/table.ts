@@ -5,7 +5,7 @@
  * aggregating); {@link RouteTable.flush} returns only the prefixes touched since the last flush, so nothing walks
  * the whole set per change. No I/O.
  */
-import { ipFamily } from '../config/net.js';
+import { ipFamily } from '../net/ip.js';
 import { RoutePolicy, olderRoute, type RefusalReason, type Route } from './routes.js';
 
 /** A heap entry; stale once its member moved or left (generation mismatch). */

@@ -11,7 +11,7 @@ import {
 import { loadConfig } from '../config/load.js';
 import { ConfigError, ERROR_CODES, SipwardenError } from '../errors.js';
 import { apiUrlOf } from './bgp-feed.js';
-import { getopt, type OptSpec } from './getopt.js';
+import { getopt, type OptSpec } from '../config/getopt.js';
 
 /** The subcommands and the list route each one reads. */
 const SUBCOMMANDS = {

@@ -6,12 +6,12 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { displayFlag, getopt, type OptSpec } from '../cli/getopt.js';
-import { helpText } from '../cli/help.js';
+import { displayFlag, getopt, type OptSpec } from './getopt.js';
+import { helpText } from './help.js';
 import { ConfigError } from '../errors.js';
 import { formatEndpoint, type Endpoint } from '../lifecycle.js';
 import { VERSION } from '../version.js';
-import { isLoopback } from './net.js';
+import { isLoopback } from '../net/ip.js';
 import { BadValue, DEFAULTS, SETTINGS, type SettingDef, type SettingKey } from './settings.js';
 import type { Config, ConfigSource } from './types.js';
 

@@ -1,11 +1,11 @@
 /**
  * The settings catalogue: one row per setting, naming its flags, environment variables and
- * TOML keys, its parser and its help text. `load.ts` applies the layers; `cli/help.ts` prints the table.
+ * TOML keys, its parser and its help text. `load.ts` applies the layers; `help.ts` prints the table.
  */
 import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
 import { DEFAULT_LIMITS, FIREWALL_BACKENDS, FIREWALL_SCOPES, LOG_FORMATS, P2P_ENGINES, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
-import { parseCidr, formatCidr, parseEndpoint, normalizeIp, ipFamily } from './net.js';
+import { parseCidr, formatCidr, parseEndpoint, normalizeIp, ipFamily } from '../net/ip.js';
 
 /** Thrown by value parsers; the loader adds the flag/variable/file:line. */
 export class BadValue extends Error {}

@@ -72,7 +72,7 @@ export interface BlockSetCounters {
 
 /** Options of {@link createBlockSet}. */
 export interface BlockSetInit {
-  /** Committed batches arrive here (`SqliteEventStore.onCommit`). */
+  /** Committed batches arrive here (`EventStore.onCommit`). */
   onCommit(listener: (events: readonly HoneypotEvent[]) => void): () => void;
   facts: BlockFactsSource;
   policy: BlockPolicy;

@@ -6,7 +6,7 @@
  * the call-check route share it so they always agree. Facts come from `ip_stats` / `number_check_stats`
  * (see `src/store/block-facts.ts`).
  */
-import { createIpMatcher, normalizeIp, parseCidr, type IpMatcher } from '../config/net.js';
+import { createIpMatcher, normalizeIp, parseCidr, type IpMatcher } from '../net/ip.js';
 import type { Config } from '../config/types.js';
 
 // ------------------------------------------------------------------ settings
@@ -221,6 +221,13 @@ function toSet(addrs: Iterable<string>): Set<string> {
     if (n !== null) s.add(n);
   }
   return s;
+}
+
+/** The changing never-blocked lists besides loopback, link-local, own addresses and `--allow`. */
+export interface ExcludedLists {
+  bootstrap: string[];
+  peers: string[];
+  webhook: string[];
 }
 
 /**

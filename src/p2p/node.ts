@@ -36,7 +36,7 @@ import {
   type RejectReason,
 } from './record.js';
 import { fetchPage, MAX_PAGE, serveSync, SYNC_PROTOCOL } from './sync.js';
-import { createPeerRecordWriter, RecordPager } from '../store/peer-records.js';
+import type { RecordPager } from '../store/peer-records.js';
 import type { PeerInfo } from './types.js';
 
 /** A running P2P node: a Sink for local events plus what `/api/v1/peers` shows. */
@@ -52,7 +52,8 @@ export interface P2pNode extends Sink {
 /** Inputs of {@link createP2pNode}. The numeric limits are optional; defaults in parentheses. */
 export interface P2pNodeInit {
   config: Config;
-  store: EventStore;
+  /** What P2P needs of the store: our node id, the dedupe check and the peer records (built by the store). */
+  store: Pick<EventStore, 'nodeId' | 'hasEvent' | 'peerRecords'>;
   metrics: Metrics;
   logger: Logger;
   /** Valid, new peer events: the composition root stores them and sends them to the JSON log, syslog, webhook. */
@@ -394,10 +395,9 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
       signer = createRecordSigner(ourPeerId, key.raw);
       const psk = config.p2pNetworkKey ? loadNetworkKey(config.p2pNetworkKey) : null;
 
-      const db = store.db;
-      const records = createPeerRecordWriter(db);
+      const records = store.peerRecords();
       insertOwn = (rows) => records.insertOwn(rows);
-      pager = new RecordPager(db);
+      pager = records.pager;
       cursorGet = (peer) => records.cursor(peer);
       cursorSet = (peer, cursor) => records.setCursor(peer, cursor, nowUs());
 

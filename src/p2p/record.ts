@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { normalizeIp } from '../config/net.js';
+import { normalizeIp } from '../net/ip.js';
 import type { P2pShareMode } from '../config/types.js';
 import { parseEventTimestamp, type CapturedAuth, type HoneypotEvent } from '../events/event.js';
 import { toJsonLogRecord, type JsonLogRecord } from '../events/json-log.js';

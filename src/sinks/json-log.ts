@@ -2,7 +2,7 @@ import { chmodSync, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, 
 import { dirname } from 'node:path';
 import type { HoneypotEvent } from '../events/event.js';
 import { toJsonLogLine } from '../events/json-log.js';
-import type { BatchObserver, BatchObserverSpec, ObserverContext } from '../store/observers.js';
+import { observerModule, type BatchObserver, type BatchObserverModule, type ObserverContext } from '../store/observers.js';
 import { notStoredLine, type NotStoredSummary } from '../store/shed.js';
 
 /** Options of the JSON-log observer (structured-cloneable: it is built in the store's writer thread). */
@@ -45,7 +45,7 @@ function countLines(buf: Buffer, end: number): number {
 
 /**
  * JSON log: one compact §10 object + `\n` per event (local or peer), appended. Built by the store as a
- * batch observer ({@link import('../store/observers.js').BatchObserverSpec}), so it runs in the store's writer
+ * batch observer (registered with {@link jsonLogObserver}), so it runs in the store's writer
  * thread and sees every accepted event once, in order, in the batches the store commits: formatting and writing
  * never sit on the capture thread. Each batch is one `write(2)` of whole lines (looped on a short write).
  *
@@ -285,9 +285,8 @@ export function createJsonLogObserver(options: JsonLogOptions, context: Observer
   };
 }
 
-/** The store registration of the JSON log: `store.addBatchObserverModule(jsonLogObserverSpec(path))`. */
-export function jsonLogObserverSpec(path: string, extra: Omit<JsonLogOptions, 'path'> = {}): BatchObserverSpec {
-  const options: JsonLogOptions = { path, ...extra };
+/** The store registration of the JSON log: `store.addBatchObserver(jsonLogObserver(path))`. */
+export function jsonLogObserver(path: string, extra: Omit<JsonLogOptions, 'path'> = {}): BatchObserverModule<JsonLogOptions> {
   // This very module, as the writer thread must import it (.ts under tsx in tests and benches, .js when built).
-  return { sink: JSON_LOG_SINK, module: import.meta.url, exportName: 'createJsonLogObserver', options };
+  return observerModule(JSON_LOG_SINK, import.meta.url, createJsonLogObserver, { path, ...extra });
 }

@@ -5,9 +5,8 @@
  * connection cannot see those). Metrics and logs leave through {@link DeliveryReport}.
  */
 import { createHmac } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
-import { prepareOutboxStatements, type OutboxStatements } from '../store/outbox.js';
+import type { OutboxRow, WebhookOutbox } from '../store/outbox.js';
 import { APP_NAME, VERSION } from '../version.js';
 
 /** OAuth2 client-credentials settings. */
@@ -60,14 +59,6 @@ const MAINTENANCE_MS = 60_000;
 /** Grace for in-flight requests on stop before they are aborted (they stay pending and go out after restart). */
 const STOP_GRACE_MS = 1_000;
 
-interface OutboxRow {
-  outbox_id: number;
-  event_uuid: string;
-  body: string;
-  attempts: number;
-  created_at_us: number;
-}
-
 type Outcome =
   | { kind: 'ok' }
   | { kind: 'retry'; error: string; retryAfterMs: number | null }
@@ -110,7 +101,7 @@ export function errText(err: unknown): string {
 class TokenError extends Error {}
 
 /**
- * Creates the delivery loop over `db` (a connection to the database holding `webhook_outbox`).
+ * Creates the delivery loop over `outbox` (the store's typed webhook outbox).
  *
  * Rows go out in `outbox_id` order, ≤4 in flight. 2xx deletes the row (deletes batched, ≤100 ms); network
  * errors, timeouts, 408, 429/503 (Retry-After honoured), 5xx and 3xx retry: the whole loop pauses 1 s doubling
@@ -119,7 +110,7 @@ class TokenError extends Error {}
  * 24 h of failures, mark the row `dead` (purged after 7 days). OAuth2: a 401/403 refreshes the token once and
  * retries once at once; a failing token endpoint is a retry.
  */
-export function createDelivery(db: Database.Database, s: DeliverySettings, report: DeliveryReport): Delivery {
+export function createDelivery(outbox: WebhookOutbox, s: DeliverySettings, report: DeliveryReport): Delivery {
   const url = new URL(s.url);
   const userAgent = `${APP_NAME}/${VERSION}`;
   const agent = new Agent({ connections: MAX_IN_FLIGHT, keepAliveTimeout: 4_000, connect: { timeout: s.timeoutMs } });
@@ -141,12 +132,6 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
   let deleteTimer: NodeJS.Timeout | null = null;
   let lastErrorLogged = 0;
 
-  // Prepared once per connection (lazily: the main-thread fallback may be created before tables are checked).
-  let stmts: OutboxStatements | null = null;
-  function q(): OutboxStatements {
-    return (stmts ??= prepareOutboxStatements(db));
-  }
-
   function flushDeletes(): void {
     if (deleteTimer) {
       clearTimeout(deleteTimer);
@@ -156,7 +141,7 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
     const ids = pendingDeletes;
     pendingDeletes = [];
     try {
-      q().delMany(ids);
+      outbox.deleteDelivered(ids);
     } catch (err) {
       // The rows stay and are delivered again after a restart (at-least-once).
       report.log('error', { err: errText(err) }, 'could not delete delivered outbox rows');
@@ -169,9 +154,9 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
     else if (!deleteTimer) deleteTimer = setTimeout(flushDeletes, DELETE_DELAY_MS);
   }
 
-  function run(stmt: Database.Statement, ...args: unknown[]): void {
+  function run(update: () => void): void {
     try {
-      stmt.run(...args);
+      update();
     } catch (err) {
       report.log('error', { err: errText(err) }, 'could not update outbox row');
     }
@@ -186,7 +171,7 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
     }
     let rows: OutboxRow[];
     try {
-      rows = q().select.all(lastFetchedId, PAGE) as OutboxRow[];
+      rows = outbox.pending(lastFetchedId, PAGE);
     } catch (err) {
       report.log('error', { err: errText(err) }, 'could not read the webhook outbox');
       return;
@@ -268,7 +253,7 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
         if (nowMs >= pausedUntil) consecutiveFailures += 1;
         const delay = Math.max(backoffMs(consecutiveFailures, s.initialMs, s.maxMs), outcome.retryAfterMs ?? 0);
         pausedUntil = Math.max(pausedUntil, nowMs + delay);
-        run(q().retry, row.attempts, (nowMs + delay) * 1000, outcome.error.slice(0, 500), row.outbox_id);
+        run(() => outbox.retryLater(row.outbox_id, row.attempts, (nowMs + delay) * 1000, outcome.error.slice(0, 500)));
         putBack(row);
         return;
       }
@@ -278,7 +263,7 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
   function markDead(row: OutboxRow, error: string, nowUs: number): void {
     report.errors(1);
     logFailure(row, error, true);
-    run(q().dead, row.attempts + 1, nowUs, error.slice(0, 500), row.outbox_id);
+    run(() => outbox.markDead(row.outbox_id, row.attempts + 1, nowUs, error.slice(0, 500)));
     pendingCount = Math.max(0, pendingCount - 1);
     deadCount += 1;
     report.pending(pendingCount);
@@ -402,11 +387,10 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
   // --- maintenance: dead purge, gauge resync -----------------------------------------------------------------
   function maintenance(): void {
     try {
-      const st = q();
-      st.purge.run(Date.now() * 1000 - DEAD_KEEP_US);
-      const counts = st.counts.get() as { pending: number | null; dead: number | null };
-      pendingCount = Math.max(0, (counts.pending ?? 0) - pendingDeletes.length);
-      deadCount = counts.dead ?? 0;
+      outbox.purgeDeadBefore(Date.now() * 1000 - DEAD_KEEP_US);
+      const counts = outbox.counts();
+      pendingCount = Math.max(0, counts.pending - pendingDeletes.length);
+      deadCount = counts.dead;
       report.pending(pendingCount);
       report.dead(deadCount);
     } catch (err) {
@@ -430,9 +414,9 @@ export function createDelivery(db: Database.Database, s: DeliverySettings, repor
       pendingCount += n;
       if (pendingCount > s.maxPending) {
         try {
-          const r = q().trim.run(pendingCount - s.maxPending);
-          pendingCount -= r.changes;
-          report.dropped(r.changes);
+          const n = outbox.trimOldestPending(pendingCount - s.maxPending);
+          pendingCount -= n;
+          report.dropped(n);
         } catch (err) {
           report.log('error', { err: errText(err) }, 'could not trim the webhook outbox');
         }

@@ -1,14 +1,13 @@
 /**
- * The webhook delivery thread: runs {@link createDelivery} over its own better-sqlite3 connection to
- * the store's file (WAL, busy_timeout), so HTTP, OAuth2 and outbox reads/writes never run on the thread that
+ * The webhook delivery thread: runs {@link createDelivery} over the store's webhook outbox on a connection of
+ * its own to the store's file (`openWebhookOutbox`), so HTTP, OAuth2 and outbox reads/writes never run on the thread that
  * receives and answers SIP. Metrics leave as coalesced deltas/values (prom-client lives on the main thread),
  * logs as records the main thread's logger writes.
  */
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
-import { applyPragmas } from '../store/migrate.js';
+import { openWebhookOutbox, type WebhookOutboxConnection } from '../store/outbox.js';
 import { createDelivery, errText, type Delivery, type DeliverySettings } from './webhook-delivery.js';
 
 /** Data the main thread hands the worker. */
@@ -79,12 +78,11 @@ function getNice(tid: number): number {
 }
 if (data.niceThread) lowerPriority();
 
-let db: Database.Database | undefined;
+let outbox: WebhookOutboxConnection | undefined;
 let delivery: Delivery | undefined;
 try {
-  db = new Database(data.path, { fileMustExist: true });
-  applyPragmas(db, data.path);
-  delivery = createDelivery(db, data, {
+  outbox = openWebhookOutbox(data.path);
+  delivery = createDelivery(outbox, data, {
     delivered: (n) => { delivered += n; metricsChanged(); },
     errors: (n) => { errors += n; metricsChanged(); },
     dropped: (n) => { dropped += n; metricsChanged(); },
@@ -95,7 +93,7 @@ try {
   delivery.start();
   send({ type: 'ready' });
 } catch (err) {
-  try { db?.close(); } catch { /* already failing */ }
+  try { outbox?.close(); } catch { /* already failing */ }
   send({ type: 'init-failed', message: errText(err) });
 }
 
@@ -108,7 +106,7 @@ port.on('message', (m: ToWebhookWorker) => {
     stopping = true;
     void delivery.stop().finally(() => {
       flushMetrics();
-      try { db!.close(); } catch { /* nothing left to do */ }
+      try { outbox!.close(); } catch { /* nothing left to do */ }
       send({ type: 'stopped' });
       port.close();
     });

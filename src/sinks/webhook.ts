@@ -1,9 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { HookModuleSpec } from '../store/hooks.js';
 import type { EventStore } from '../store/types.js';
-import { insertOutboxRows } from '../store/outbox.js';
 import { createDelivery, type Delivery, type DeliveryReport, type WebhookOAuth2 } from './webhook-delivery.js';
 import type { FromWebhookWorker, ToWebhookWorker, WebhookWorkerData } from './webhook-worker.js';
 import type { Sink } from './types.js';
@@ -19,7 +17,7 @@ export interface WebhookSinkInit {
   secret: string | null;
   oauth2: WebhookOAuth2 | null;
   /** The store whose batch transactions also write the outbox rows; must be started before `start()`. */
-  store: EventStore;
+  store: Pick<EventStore, 'path' | 'enableWebhookOutbox' | 'webhookOutbox' | 'onCommit'>;
   metrics: Metrics;
   logger: Logger;
   /** Per-attempt timeout (whole request/response), ms. Default 10,000. */
@@ -50,11 +48,11 @@ function spawnWorker(data: WebhookWorkerData): Worker {
 /**
  * Webhook sink with a durable outbox.
  *
- * Durability: the factory registers a store batch hook, so every stored event (local or peer) gets one
+ * Durability: the factory enables the store's webhook outbox, so every stored event (local or peer) gets one
  * `webhook_outbox` row in the same transaction as its `honey` row. `offer()` is therefore a deliberate no-op —
  * the event reaches the webhook through the store, and nothing is queued in memory that a crash could lose.
  *
- * Delivery (`webhook-delivery.ts`) runs in a worker thread with its own connection to the database file, so
+ * Delivery (`webhook-delivery.ts`) runs in a worker thread over the store's outbox on its own connection, so
  * HTTP, OAuth2 and outbox reads/writes never compete with capture on the main thread; the main thread only
  * wakes it after each committed batch and applies the metric updates and log records it posts. A `:memory:`
  * store cannot be shared with another connection, so there the same loop runs on the main thread.
@@ -99,28 +97,17 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   let addedSinceWake = 0;
   let wakeScheduled = false;
 
-  // --- the outbox writer (runs inside the store's batch transaction) ---------------------------------------
-  // Preferred: a module hook, which the store runs in its writer thread inside the batch transaction. It must
-  // be registered before the store starts; otherwise (or with a store without module hooks) the function hook
-  // below inserts the rows itself — inside the transaction with a main-thread writer, right after the commit
-  // with a worker writer (a crash in between could then lose that batch's outbox rows).
-  let moduleHook = false;
-  const withModules = store as EventStore & { addBatchHookModule?: (spec: HookModuleSpec) => void };
-  if (typeof withModules.addBatchHookModule === 'function') {
-    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-    try {
-      withModules.addBatchHookModule({ module: new URL(`../store/outbox.${ext}`, import.meta.url).href, exportName: 'createOutboxHook' });
-      moduleHook = true;
-    } catch {
-      logger.warn('webhook sink created after the store started: outbox rows are written just after each batch commits');
-    }
+  // --- the outbox rows: the store writes them in each batch transaction (in its writer thread) --------------
+  // Enabled before the store starts; a sink created later gets rows written right after each commit with a
+  // writer thread (a crash in between could then lose that batch's outbox rows).
+  if (!store.enableWebhookOutbox()) {
+    logger.warn('webhook sink created after the store started: outbox rows are written just after each batch commits');
   }
-  store.addBatchHook((db, events) => {
-    if (!moduleHook) insertOutboxRows(db, events);
+  const unsubscribe = store.onCommit((events) => {
     addedSinceWake += events.length;
     if (!wakeScheduled) {
       wakeScheduled = true;
-      // After the transaction commits (the hook may run inside it), so the delivery loop can see the rows.
+      // Coalesces the wake-ups of batches committed in one turn of the event loop.
       setImmediate(wake);
     }
   });
@@ -135,7 +122,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   }
 
   function startLocal(): void {
-    local = createDelivery(store.db, settings, report);
+    local = createDelivery(store.webhookOutbox(), settings, report);
     local.start();
   }
 
@@ -206,11 +193,12 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
         if (!stopped) startLocal();
       }
     },
-    /** No-op by design: outbox rows are written by the store's batch hook in the event's own transaction. */
+    /** No-op by design: the store writes outbox rows in the event's own transaction. */
     offer() {},
     async stop() {
       if (stopped) return;
       stopped = true;
+      unsubscribe();
       if (restartTimer) clearTimeout(restartTimer);
       restartTimer = null;
       if (local) await local.stop();

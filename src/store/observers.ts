@@ -28,24 +28,38 @@ export interface BatchObserver {
   close?(): void;
 }
 
+/** Builds a batch observer in the writer's thread from structured-cloneable options. */
+export type ObserverFactory<O> = (options: O, context: ObserverContext) => BatchObserver;
+
 /**
- * An observer given as a module, so the store can build it in its writer thread: `module` (file URL) exports
- * `exportName` as `(options, context) => BatchObserver`. `sink` is the metric label of its counters.
+ * The typed registration of a batch observer: which module exports its factory (a file URL, loaded in the writer's
+ * thread — the store imports no consumer module itself), the factory's export name, the options the factory
+ * takes and the metric label (`sink`) of its counters. Build it with {@link observerModule} next to the factory,
+ * so the compiler checks the options against the factory's own parameter type.
  */
-export interface BatchObserverSpec {
-  sink: string;
-  module: string;
-  exportName: string;
-  /** Structured-cloneable. */
-  options?: unknown;
+export interface BatchObserverModule<O = unknown> {
+  readonly sink: string;
+  readonly module: string;
+  readonly exportName: string;
+  /** Structured-cloneable (they cross to the writer thread). */
+  readonly options: O;
 }
 
-/** Imports a {@link BatchObserverSpec} and builds its observer. */
-export async function loadObserverModule(spec: BatchObserverSpec, context: ObserverContext): Promise<BatchObserver> {
-  const mod = (await import(spec.module)) as Record<string, unknown>;
-  const factory = mod[spec.exportName];
-  if (typeof factory !== 'function') throw new Error(`batch observer module ${spec.module} has no function export ${spec.exportName}`);
-  return (factory as (o: unknown, c: ObserverContext) => BatchObserver)(spec.options, context);
+/**
+ * Registration of `factory`, an exported function declaration of the module at `moduleUrl` (its own
+ * `import.meta.url`): the export name is the function's own name, the options are typed by its first parameter.
+ */
+export function observerModule<O>(sink: string, moduleUrl: string, factory: ObserverFactory<O>, options: O): BatchObserverModule<O> {
+  if (!factory.name) throw new TypeError('observerModule: the factory must be a named, exported function');
+  return { sink, module: moduleUrl, exportName: factory.name, options };
+}
+
+/** Imports a {@link BatchObserverModule} and builds its observer. */
+export async function loadObserverModule(reg: BatchObserverModule, context: ObserverContext): Promise<BatchObserver> {
+  const mod = (await import(reg.module)) as Record<string, unknown>;
+  const factory = mod[reg.exportName];
+  if (typeof factory !== 'function') throw new Error(`batch observer module ${reg.module} has no function export ${reg.exportName}`);
+  return (factory as ObserverFactory<unknown>)(reg.options, context);
 }
 
 /** The observers of one store writer, built in the writer's thread. */
@@ -53,7 +67,7 @@ export class ObserverSet {
   private constructor(private readonly list: readonly { observer: BatchObserver; context: ObserverContext }[]) {}
 
   /** Builds every observer of `specs`; their counters go to `count` with the spec's sink label. */
-  static async load(specs: readonly BatchObserverSpec[], count: (sink: string, kind: ObserverCount, n: number) => void): Promise<ObserverSet> {
+  static async load(specs: readonly BatchObserverModule[], count: (sink: string, kind: ObserverCount, n: number) => void): Promise<ObserverSet> {
     const list: { observer: BatchObserver; context: ObserverContext }[] = [];
     for (const spec of specs) {
       const context: ObserverContext = { count: (kind, n) => count(spec.sink, kind, n) };

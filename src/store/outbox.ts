@@ -1,11 +1,12 @@
 /**
- * The webhook outbox's SQL: rows written inside the batch transaction that inserts the `honey` rows (a store batch
- * hook, loaded by module URL into the writer thread, or run by the main-thread writer), and the statements the
- * delivery loop claims, retries, kills and deletes them with.
+ * The webhook outbox: rows written inside the batch transaction that inserts the `honey` rows (by the store's
+ * writer, in whichever thread it runs, once `EventStore.enableWebhookOutbox()` was called), and the typed
+ * {@link WebhookOutbox} the delivery loop claims, retries, kills and deletes them through.
  */
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import type { HoneypotEvent } from '../events/event.js';
 import { toJsonLogLine } from '../events/json-log.js';
+import { applyPragmas } from './migrate.js';
 import type { BatchHook } from './types.js';
 
 /** The JSON-log format object as one compact line without `\n`: the webhook body. */
@@ -29,13 +30,86 @@ export function insertOutboxRows(db: Database.Database, events: readonly Honeypo
   for (const e of events) ins.run(e.eventUuid, webhookBody(e), nowUs, nowUs);
 }
 
-/** Hook factory for `EventStore.addBatchHookModule({ module, exportName: 'createOutboxHook' })`. */
+/** The batch hook that writes the outbox rows (run by the store's writer, in whichever thread it runs). */
 export function createOutboxHook(): BatchHook {
   return (db, events) => insertOutboxRows(db, events);
 }
 
+/** One pending outbox row as the delivery loop reads it. */
+export interface OutboxRow {
+  outbox_id: number;
+  event_uuid: string;
+  /** The JSON body to POST ({@link webhookBody}). */
+  body: string;
+  attempts: number;
+  created_at_us: number;
+}
+
+/**
+ * The webhook outbox as the delivery loop sees it: claim pending rows in order, delete delivered ones, schedule a
+ * retry, mark a row dead, trim and purge. Every method is synchronous (sqlite) and may throw; the caller decides
+ * what a failure means (the rows stay as they are).
+ */
+export interface WebhookOutbox {
+  /** Pending rows with `outbox_id > afterId`, oldest first, at most `limit`. */
+  pending(afterId: number, limit: number): OutboxRow[];
+  /** Deletes delivered rows, in one transaction. */
+  deleteDelivered(ids: readonly number[]): void;
+  /** A failed attempt: the row is tried again at `nextAttemptUs`. */
+  retryLater(id: number, attempts: number, nextAttemptUs: number, lastError: string): void;
+  /** Given up: the row is kept as `dead` (for the operator) until purged. */
+  markDead(id: number, attempts: number, deadAtUs: number, lastError: string): void;
+  /** Drops the `count` oldest pending rows (the backlog bound); returns how many were dropped. */
+  trimOldestPending(count: number): number;
+  /** Forgets dead rows that died before `us`. */
+  purgeDeadBefore(us: number): void;
+  /** Pending and dead row counts. */
+  counts(): { pending: number; dead: number };
+}
+
+/** A {@link WebhookOutbox} over its own connection, closed by its user. */
+export interface WebhookOutboxConnection extends WebhookOutbox {
+  close(): void;
+}
+
+/**
+ * The outbox over `db` (a connection to the database holding `webhook_outbox`). Statements are prepared on first
+ * use, so it can be built before the schema is checked.
+ */
+export function webhookOutboxOn(db: Database.Database): WebhookOutbox {
+  let st: OutboxStatements | null = null;
+  const q = (): OutboxStatements => (st ??= prepareOutboxStatements(db));
+  return {
+    pending: (afterId, limit) => q().select.all(afterId, limit) as OutboxRow[],
+    deleteDelivered: (ids) => q().delMany([...ids]),
+    retryLater: (id, attempts, nextAttemptUs, lastError) => void q().retry.run(attempts, nextAttemptUs, lastError, id),
+    markDead: (id, attempts, deadAtUs, lastError) => void q().dead.run(attempts, deadAtUs, lastError, id),
+    trimOldestPending: (count) => q().trim.run(count).changes,
+    purgeDeadBefore: (us) => void q().purge.run(us),
+    counts: () => {
+      const c = q().counts.get() as { pending: number | null; dead: number | null };
+      return { pending: c.pending ?? 0, dead: c.dead ?? 0 };
+    },
+  };
+}
+
+/**
+ * Opens the outbox of the database file at `path` on a connection of its own (WAL, busy timeout), for a thread
+ * other than the store writer's (the webhook delivery thread). The file must exist (the store created it).
+ */
+export function openWebhookOutbox(path: string): WebhookOutboxConnection {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    applyPragmas(db, path);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return { ...webhookOutboxOn(db), close: () => db.close() };
+}
+
 /** The delivery loop's statements over one connection. */
-export interface OutboxStatements {
+interface OutboxStatements {
   /** Pending rows after an id, oldest first: `(afterId, limit)`. */
   select: Database.Statement;
   /** One delivered row: `(id)`. */
@@ -55,7 +129,7 @@ export interface OutboxStatements {
 }
 
 /** Prepares the delivery loop's statements on `db`. */
-export function prepareOutboxStatements(db: Database.Database): OutboxStatements {
+function prepareOutboxStatements(db: Database.Database): OutboxStatements {
   const del = db.prepare('DELETE FROM webhook_outbox WHERE outbox_id = ?');
   return {
     select: db.prepare(

@@ -77,3 +77,13 @@ export function createPeerRecordWriter(db: Database.Database): PeerRecordWriter 
     setCursor: (peer, cursor, nowUs) => void setCursor.run(peer, cursor, nowUs),
   };
 }
+
+/** Peer records as P2P sees them: our own envelopes and peers' cursors written, pages read for catch-up. */
+export interface PeerRecords extends PeerRecordWriter {
+  readonly pager: RecordPager;
+}
+
+/** Builds {@link PeerRecords} over `db` (the store's main-thread connection). */
+export function peerRecordsOn(db: Database.Database): PeerRecords {
+  return { ...createPeerRecordWriter(db), pager: new RecordPager(db) };
+}

@@ -4,17 +4,15 @@
  * is read only by events, per-IP/number details (bounded samples) and the hourly series.
  */
 import Database from 'better-sqlite3';
-import { cidrContains, createIpMatcher, parseCidr, type Cidr, type IpMatcher } from '../config/net.js';
-import {
-  chunked, COMPAT_CLOSE, compatItem, compatOpen, decodeCursor, encodeCursor, formatBlocklist, rfc3339,
-  type BlockEntry, type BlocklistFormat, type FirewallNames, type KeysetCursor,
-} from '../api/format.js';
-import { ApiError, type ExcludedLists, type StreamHead } from '../api/protocol.js';
+import { cidrContains, createIpMatcher, parseCidr, type Cidr, type IpMatcher } from '../net/ip.js';
+import { rfc3339 } from '../text/time.js';
 import { networkInterfaces } from 'node:os';
-import { DEFAULT_BLOCK_POLICY, Exclusions, interfaceAddresses, type BlockPolicy } from '../enforce/policy.js';
+import { DEFAULT_BLOCK_POLICY, Exclusions, interfaceAddresses, type BlockPolicy, type ExcludedLists } from '../enforce/policy.js';
+import { checkAnswer, type CheckAnswer, type CheckQuery } from '../enforce/check.js';
 import { BlockFactsReader } from './block-facts.js';
 import { ConsoleReader, type ConsoleOverview } from './console.js';
-import { checkAnswer, type CheckAnswer, type CheckQuery } from '../api/check.js';
+import { decodeCursor, encodeCursor, type KeysetCursor } from './cursor.js';
+import { QueryError } from './query-error.js';
 
 /** A source filter: one normalised IP, or a CIDR (canonical text). */
 export type SourceFilter = { ip: string } | { cidr: string };
@@ -86,7 +84,6 @@ export interface UserAgentQuery {
 }
 
 export interface BlocklistQuery {
-  format: BlocklistFormat;
   sinceUs?: number;
   minHits?: number;
   transports?: string[];
@@ -96,7 +93,6 @@ export interface BlocklistQuery {
   asn?: number;
   /** Seconds an entry stays blocked after its last sighting. */
   ttl: number;
-  names: FirewallNames;
 }
 
 /** A page of a v1 list. */
@@ -105,11 +101,31 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-/** A stream: its head (known inside the read snapshot) and the body chunks. */
-export interface OpenStream {
-  head: StreamHead;
-  chunks: Generator<string>;
-  /** Releases the snapshot and connection (idempotent). */
+/** One blocklist entry as the worker reads it. */
+export interface BlockEntry {
+  ip: string;
+  firstSeenUs: number;
+  lastSeenUs: number;
+  count: number;
+  verified: boolean;
+  /** Seconds left until the entry expires (≥ 1). */
+  ttl: number;
+}
+
+/** The key, last sighting (text as stored) and event count of one SentryPeer-style list item. */
+export type CompatRow = [key: string, lastSeen: string | null, count: number];
+
+/** Which SentryPeer-style list: `/ip-addresses`, `/numbers`, `/user-agents`, `/sip-methods`, `/countries`. */
+export type CompatListKind = 'ip' | 'number' | 'ua' | 'method' | 'country';
+
+/**
+ * Rows read from one snapshot of the database: the row count (known before the first row) and the rows, pulled
+ * one at a time so memory stays bounded whatever the count. The snapshot is released when the rows end, or by
+ * `close()` (idempotent).
+ */
+export interface RowStream<T> {
+  total: number;
+  rows: Generator<T>;
   close(): void;
 }
 
@@ -121,7 +137,7 @@ export function openReadOnly(path: string, allow: IpMatcher, excluded?: (ip: str
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
   } catch (err) {
-    throw new ApiError(503, `store not available: ${(err as Error).message}`);
+    throw new QueryError('unavailable', `store not available: ${(err as Error).message}`);
   }
   db.pragma('busy_timeout = 5000');
   const cidrs = new Map<string, Cidr | null>();
@@ -205,11 +221,11 @@ export class Queries {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof ApiError) throw err;
+      if (err instanceof QueryError) throw err;
       const msg = (err as Error).message ?? String(err);
       if (/no such table|no such column|unable to open|database disk image|SQLITE_CANTOPEN/i.test(msg)) {
         this.reset();
-        throw new ApiError(503, 'store not available');
+        throw new QueryError('unavailable', 'store not available');
       }
       throw err;
     }
@@ -536,7 +552,7 @@ export class Queries {
       let id = -1;
       if (after !== null) {
         const m = /^(\d{16})(\d{1,17})$/.exec(after);
-        if (!m) throw new ApiError(400, 'invalid ID');
+        if (!m) throw new QueryError('invalid', 'invalid ID');
         t = Math.max(Number(m[1]), windowStartUs);
         id = Number(m[1]) >= windowStartUs ? Number(m[2]) : -1;
       }
@@ -573,10 +589,10 @@ export class Queries {
   // ---- streams (own connection, own snapshot) ----
 
   /**
-   * A SentryPeer list as a stream of pretty JSON: `/ip-addresses`, `/numbers`, `/user-agents`,
-   * `/sip-methods`. Head total = number of items.
+   * The items of a SentryPeer list (`/ip-addresses`, `/numbers`, `/user-agents`, `/sip-methods`, `/countries`),
+   * newest sighting first; total = number of items.
    */
-  openCompatList(kind: 'ip' | 'number' | 'ua' | 'method' | 'country'): OpenStream {
+  openCompatList(kind: CompatListKind): RowStream<CompatRow> {
     if (kind === 'country') return this.openCountryList();
     // `tiebreak: false` where last_honey_id is unique per key (one honey row has one IP and one number), so the
     // (last_seen_us, last_honey_id) index alone gives the order and no sort pass is needed.
@@ -594,16 +610,7 @@ export class Queries {
       const total = Number((db.prepare(`SELECT COUNT(*) AS n FROM ${spec.table} ${w}`).get() as { n: number }).n);
       const rows = db.prepare(`SELECT ${spec.col}, last_seen, event_count FROM ${spec.table} ${w}
         ORDER BY last_seen_us DESC, last_honey_id DESC${spec.tiebreak ? ', ' + spec.col : ''}`).raw().iterate() as IterableIterator<[string, string | null, number]>;
-      function* pieces(): Generator<string> {
-        yield compatOpen(spec.total, spec.list, total);
-        let first = true;
-        for (const [k, last, n] of rows) {
-          yield (first ? '' : ',\n') + compatItem(spec.key, k, last, n);
-          first = false;
-        }
-        yield COMPAT_CLOSE;
-      }
-      return { total, pieces: pieces() };
+      return { total, rows };
     });
   }
 
@@ -611,27 +618,21 @@ export class Queries {
    * `/countries`: source countries from `ip_stats` (filled once per address by the writer's GeoIP lookup);
    * seen_count = events from the country's addresses, seen_last = the newest of them.
    */
-  private openCountryList(): OpenStream {
+  private openCountryList(): RowStream<CompatRow> {
     return this.openSnapshot((db) => {
       const w = `WHERE country IS NOT NULL${this.hasAllow ? ' AND NOT sw_allowed(ip)' : ''}`;
       // One MAX() aggregate: SQLite takes the bare last_seen from the row holding it.
       const rows = db.prepare(`SELECT country, last_seen, MAX(last_seen_us) AS lu, SUM(event_count) AS n FROM ip_stats ${w}
         GROUP BY country ORDER BY lu DESC, country`).raw().all() as [string, string | null, number, number][];
-      function* pieces(): Generator<string> {
-        yield compatOpen('countries_total', 'countries', rows.length);
-        let first = true;
-        for (const [k, last, , n] of rows) {
-          yield (first ? '' : ',\n') + compatItem('country', k, last, n);
-          first = false;
-        }
-        yield COMPAT_CLOSE;
+      function* items(): Generator<CompatRow> {
+        for (const [k, last, , n] of rows) yield [k, last, n];
       }
-      return { total: rows.length, pieces: pieces() };
+      return { total: rows.length, rows: items() };
     });
   }
 
-  /** `/ip-addresses/ipset`: addresses one per line, IPv4 then IPv6, numeric order. */
-  openIpset(family: 4 | 6 | null): OpenStream {
+  /** `/ip-addresses/ipset`: the exportable addresses, IPv4 then IPv6, numeric order. */
+  openIpset(family: 4 | 6 | null): RowStream<string> {
     return this.openSnapshot((db) => {
       const v4: number[] = [];
       const v6: [string, string][] = [];
@@ -651,16 +652,16 @@ export class Queries {
       const a4 = Uint32Array.from(v4).sort();
       v4.length = 0;
       v6.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      function* pieces(): Generator<string> {
-        for (const n of a4) yield `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}\n`;
-        for (const [, ip] of v6) yield ip + '\n';
+      function* ips(): Generator<string> {
+        for (const n of a4) yield `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+        for (const [, ip] of v6) yield ip;
       }
-      return { total: a4.length + v6.length, pieces: pieces() };
+      return { total: a4.length + v6.length, rows: ips() };
     });
   }
 
   /** `/api/v1/blocklist`: entries seen within the TTL window (and filters), newest first. */
-  openBlocklist(q: BlocklistQuery, nowUs: number): OpenStream {
+  openBlocklist(q: BlocklistQuery, nowUs: number): RowStream<BlockEntry> {
     return this.openSnapshot((db) => {
       // Entries whose TTL has run out (last seen ttl seconds ago or earlier) are not exported.
       const where = ['last_seen_us > ?'];
@@ -688,12 +689,12 @@ export class Queries {
           yield { ip, firstSeenUs: f, lastSeenUs: l, count: n, verified: v === 1, ttl: Math.max(1, Math.ceil(ttl - (nowUs - l) / 1_000_000)) };
         }
       }
-      return { total, pieces: formatBlocklist(q.format, entries(), total, q.names, nowUs) };
+      return { total, rows: entries() };
     });
   }
 
   /** Opens a dedicated connection in one read transaction, so the head and every chunk see one snapshot. */
-  private openSnapshot(build: (db: Database.Database) => { total: number; pieces: Generator<string> }): OpenStream {
+  private openSnapshot<T>(build: (db: Database.Database) => { total: number; rows: Iterable<T> }): RowStream<T> {
     const db = openReadOnly(this.path, this.allow, this.isExcluded);
     let closed = false;
     const close = (): void => {
@@ -707,15 +708,15 @@ export class Queries {
     };
     try {
       db.exec('BEGIN');
-      const { total, pieces } = this.guard(() => build(db));
-      const chunks = (function* (): Generator<string> {
+      const { total, rows } = this.guard(() => build(db));
+      const out = (function* (): Generator<T> {
         try {
-          yield* chunked(pieces);
+          yield* rows;
         } finally {
           close();
         }
       })();
-      return { head: { total }, chunks, close: () => (chunks.return(undefined), close()) };
+      return { total, rows: out, close: () => (out.return(undefined), close()) };
     } catch (err) {
       close();
       throw err;

@@ -4,17 +4,19 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { estimateEventBytes, newUuid, type HoneypotEvent } from '../events/event.js';
 import { ERROR_CODES, SipwardenError } from '../errors.js';
-import { applyPragmas, ensureNodeId, openAndMigrate } from './migrate.js';
+import { applyPragmas, ensureNodeId, openAndMigrate, tuneWriter } from './migrate.js';
 import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
-import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
-import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './observers.js';
-import type { BatchHook, EventStore, NumberClassifier } from './types.js';
+import { ObserverSet, type BatchObserverModule, type ObserverCount } from './observers.js';
+import { createOutboxHook, webhookOutboxOn, type WebhookOutbox } from './outbox.js';
+import { peerRecordsOn, type PeerRecords } from './peer-records.js';
+import { createBlockSetSource, type BlockSetStoreSource } from './block-set-source.js';
+import type { BatchHook, CommitListener, EventStore, NumberClassifier } from './types.js';
 import { ShedAccounting, type NotStoredSummary, type ShedReason, type ShedTally } from './shed.js';
 import type { FromWorker, ToWorker, WriterWorkerData } from './writer-worker.js';
 import { enrichEvents, GeoLookup, type GeoPaths } from '../geo/lookup.js';
 
-export type { HookModuleSpec } from './hooks.js';
+export type { CommitListener } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreInit {
@@ -60,42 +62,27 @@ export interface SqliteStoreInit {
   geo?: GeoPaths | null;
 }
 
-/** The sqlite EventStore plus a few operational extras (tests, node wiring). */
+/**
+ * The sqlite EventStore plus the store's own extras: the connection and hooks are for code and tests under
+ * src/store/ and test/store/ only — everything else holds an {@link EventStore} (node.ts does too).
+ */
 export interface SqliteEventStore extends EventStore {
   /** Where the writer runs (after `start()`). */
   readonly writerMode: 'main' | 'worker';
+  /** The main-thread connection (the writer commits on its own with the worker writer). Store and store tests only. */
+  readonly db: Database.Database;
   /**
-   * Register a hook by module so it runs in the writer thread inside the batch transaction (before `start()`).
-   * Function hooks ({@link EventStore.addBatchHook}) run inside the transaction with the main-thread writer;
-   * with the worker writer they run on the main thread right after the batch commits, in their own transaction.
+   * A hook run inside the batch transaction with the main-thread writer; with the worker writer it runs on the
+   * main thread right after the batch commits, in its own transaction. Store and store tests only.
    */
-  addBatchHookModule(spec: HookModuleSpec): void;
-  /**
-   * Register a batch observer by module (before `start()`): it is built in the writer's thread and sees every
-   * accepted event once, in order, before its batch is committed — also while the database is failing.
-   */
-  addBatchObserverModule(spec: BatchObserverSpec): void;
-  /** SIGHUP: observers reopen their files. */
-  reopenObservers(): void;
-  /** SIGHUP: the writer reopens the GeoIP/ASN databases; resolves null, or why the old ones stay in use. */
-  reloadGeo(): Promise<string | null>;
+  addBatchHook(hook: BatchHook): void;
   /** Runs a PRAGMA on the writer connection (tests simulate a full disk with `max_page_count`). */
   writerPragma(pragma: string): Promise<unknown>;
   /** Runs one retention pass now; resolves with the rows deleted. */
   runRetention(): Promise<number>;
   /** Events waiting (queued or in flight). */
   readonly queueDepth: number;
-  /**
-   * Calls `listener` on this (main) thread after each batch commits, with the batch's events in commit order, so
-   * a consumer (the block set behind the firewall enforcer) learns which addresses a committed batch touched.
-   * Keep it cheap: it runs between batches. A throw is counted and logged, never affects the store. Returns an
-   * unsubscribe function.
-   */
-  onCommit(listener: CommitListener): () => void;
 }
-
-/** See {@link SqliteEventStore.onCommit}. */
-export type CommitListener = (events: readonly HoneypotEvent[]) => void;
 
 /** Writes batches somewhere; rejects when the batch was not committed (rolled back). */
 interface Backend {
@@ -260,11 +247,19 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
 
   let db: Database.Database | undefined;
   let backend: Backend | undefined;
+  /** The main-thread connection (after start). */
+  const connection = (): Database.Database => {
+    if (!db) throw new SipwardenError(ERROR_CODES.INTERNAL, 'store not started');
+    return db;
+  };
   let nodeId = '';
   const fnHooks: BatchHook[] = [];
   const commitListeners = new Set<CommitListener>();
-  const moduleHooks: HookModuleSpec[] = [];
-  const observerSpecs: BatchObserverSpec[] = [];
+  /** Outbox rows in the batch transaction (enabled before start). */
+  let outboxInTx = false;
+  /** Outbox rows by a function hook (enabled after start). */
+  let outboxLate = false;
+  const observerSpecs: BatchObserverModule[] = [];
   const countObserver = (sink: string, kind: ObserverCount, n: number): void => {
     const counter = kind === 'delivered' ? metrics.sinkDelivered : kind === 'dropped' ? metrics.sinkDropped : metrics.sinkErrors;
     counter.labels({ sink }).inc(n);
@@ -469,8 +464,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
   const store: SqliteEventStore = {
     get nodeId() { return nodeId; },
     get db() {
-      if (!db) throw new SipwardenError(ERROR_CODES.INTERNAL, 'store not started');
-      return db;
+      return connection();
     },
     path,
     get writerMode() { return mode; },
@@ -487,10 +481,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
       try {
         if (mode === 'main') {
           tuneWriter(db);
-          // Module hooks first, then function hooks; fnHooks is shared by reference so later additions apply.
-          const loaded: BatchHook[] = [];
-          for (const spec of moduleHooks) loaded.push(await loadHookModule(spec));
-          fnHooks.unshift(...loaded);
+          // The outbox hook first, then function hooks; fnHooks is shared by reference so later additions apply.
+          if (outboxInTx) fnHooks.unshift(createOutboxHook());
           const hooks = fnHooks;
           const retention = createRetention({ db, retentionDays: init.retentionDays ?? 0, log });
           const observers = await ObserverSet.load(observerSpecs, countObserver);
@@ -501,7 +493,7 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
           retention.start();
         } else {
           backend = await workerBackend(
-            { path, retentionDays: init.retentionDays ?? 0, hookModules: moduleHooks, observerModules: observerSpecs, geo: init.geo },
+            { path, retentionDays: init.retentionDays ?? 0, webhookOutbox: outboxInTx, observerModules: observerSpecs, geo: init.geo },
             log,
             countObserver,
           );
@@ -581,13 +573,31 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
       fnHooks.push(hook);
     },
 
-    addBatchHookModule(spec) {
-      if (started) throw new SipwardenError(ERROR_CODES.INTERNAL, 'addBatchHookModule after start()');
-      moduleHooks.push(spec);
+    enableWebhookOutbox() {
+      if (!started) {
+        outboxInTx = true;
+        return true;
+      }
+      // Too late for the writer thread: function hooks run here right after each commit, in their own transaction.
+      if (!outboxInTx && !outboxLate) fnHooks.push(createOutboxHook());
+      outboxLate = true;
+      return outboxInTx || mode === 'main';
     },
 
-    addBatchObserverModule(spec) {
-      if (started) throw new SipwardenError(ERROR_CODES.INTERNAL, 'addBatchObserverModule after start()');
+    webhookOutbox(): WebhookOutbox {
+      return webhookOutboxOn(connection());
+    },
+
+    peerRecords(): PeerRecords {
+      return peerRecordsOn(connection());
+    },
+
+    blockSetSource(): BlockSetStoreSource {
+      return createBlockSetSource(connection());
+    },
+
+    addBatchObserver(spec) {
+      if (started) throw new SipwardenError(ERROR_CODES.INTERNAL, 'addBatchObserver after start()');
       observerSpecs.push(spec);
     },
 

@@ -5,12 +5,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { HoneypotEvent } from '../events/event.js';
-import { applyPragmas } from './migrate.js';
+import { applyPragmas, tuneWriter } from './migrate.js';
 import { classifyNumber } from './number-intel.js';
 import { createRetention, type Retention } from './retention.js';
 import { BatchWriter } from './writer.js';
-import { loadHookModule, tuneWriter, type HookModuleSpec } from './hooks.js';
-import { ObserverSet, type BatchObserverSpec, type ObserverCount } from './observers.js';
+import { ObserverSet, type BatchObserverModule, type ObserverCount } from './observers.js';
+import { createOutboxHook } from './outbox.js';
 import type { NotStoredSummary, ShedTally } from './shed.js';
 import { enrichEvents, GeoLookup, type GeoPaths } from '../geo/lookup.js';
 
@@ -18,8 +18,9 @@ import { enrichEvents, GeoLookup, type GeoPaths } from '../geo/lookup.js';
 export interface WriterWorkerData {
   path: string;
   retentionDays: number;
-  hookModules: HookModuleSpec[];
-  observerModules: BatchObserverSpec[];
+  /** Write the webhook outbox rows in each batch transaction. */
+  webhookOutbox: boolean;
+  observerModules: BatchObserverModule[];
   /** GeoIP/ASN databases; null: geo fields are written as null; undefined: events' own fields are kept. */
   geo: GeoPaths | null | undefined;
 }
@@ -80,7 +81,7 @@ async function init(): Promise<void> {
   tuneWriter(db);
   writer = new BatchWriter(db, classifyNumber);
   geo = data.geo === undefined || data.geo === null ? data.geo : new GeoLookup(data.geo);
-  for (const spec of data.hookModules) writer.hooks.push(await loadHookModule(spec));
+  if (data.webhookOutbox) writer.hooks.push(createOutboxHook());
   observers = await ObserverSet.load(data.observerModules, (sink, kind, n) => counts.push({ sink, kind, n }));
   retention = createRetention({
     db,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { formatEventTimestamp, newUuid, type CapturedAuth, type HoneypotEvent, type Transport } from '../../src/events/event.js';
-import { toE164 } from '../../src/sip/wire/numbers.js';
+import { toE164 } from '../../src/net/numbers.js';
 import { openAndMigrate } from '../../src/store/migrate.js';
 import { classifyNumber } from '../../src/store/number-intel.js';
 import { BatchWriter } from '../../src/store/writer.js';

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { toE164 } from '../../src/sip/wire/numbers.js';
+import { toE164 } from '../../src/net/numbers.js';
 import { harness, type Harness } from './harness.js';
 import type { SeedEvent } from './seed.js';
 

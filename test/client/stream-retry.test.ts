@@ -12,7 +12,6 @@ import { createBlockSet, type BlockSet } from '../../src/enforce/blockset.js';
 import { DEFAULT_BLOCK_POLICY, Exclusions } from '../../src/enforce/policy.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
-import { createBlockSetSource } from '../../src/store/block-set-source.js';
 import { createSqliteStore, type SqliteEventStore } from '../../src/store/sqlite.js';
 import { makeEvent } from '../store/make-event.js';
 import { cleanup, tempDir } from '../helpers/daemon.js';
@@ -39,7 +38,7 @@ describe('client: SSE iterator and 429 retry', { timeout: 120_000 }, () => {
     store = createSqliteStore({ path, metrics: new Metrics({ processMetrics: false }), logger: createLogger('silent'), batchMaxDelayMs: 5 });
     await store.start();
     set = createBlockSet({
-      onCommit: (l) => store.onCommit(l), facts: createBlockSetSource(store.db), policy: DEFAULT_BLOCK_POLICY,
+      onCommit: (l) => store.onCommit(l), facts: store.blockSetSource(), policy: DEFAULT_BLOCK_POLICY,
       exclusions: new Exclusions(), logger: createLogger('silent'),
     });
     await set.start();

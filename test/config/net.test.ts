@@ -10,7 +10,7 @@ import {
   createIpMatcher,
   isLoopback,
   ipFamily,
-} from '../../src/config/net.js';
+} from '../../src/net/ip.js';
 
 describe('normalizeIp', () => {
   const cases: [string, string | null][] = [

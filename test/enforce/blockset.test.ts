@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import { createSqliteStore, type SqliteEventStore } from '../../src/store/sqlite.js';
-import { createBlockSetSource } from '../../src/store/block-set-source.js';
 import { createBlockSet, type BlockChange, type BlockSet } from '../../src/enforce/blockset.js';
 import { DEFAULT_BLOCK_POLICY, Exclusions, type BlockPolicy } from '../../src/enforce/policy.js';
 import type { HoneypotEvent } from '../../src/events/event.js';
@@ -45,7 +44,7 @@ async function rig(dir: string, name: string, policy: Partial<BlockPolicy> = {},
   const clock = { t: clockStart };
   const set = createBlockSet({
     onCommit: (l) => store.onCommit(l),
-    facts: createBlockSetSource(store.db),
+    facts: store.blockSetSource(),
     policy: { ...DEFAULT_BLOCK_POLICY, ...policy },
     exclusions: excl ?? new Exclusions(),
     logger: log,
@@ -135,7 +134,7 @@ describe('block set', { timeout: 240_000 }, () => {
     const store = createSqliteStore({ path: join(dir, 'excl.db'), metrics: new Metrics({ processMetrics: false }), logger: log, batchMaxDelayMs: 5 });
     await store.start();
     const set = createBlockSet({
-      onCommit: (l) => store.onCommit(l), facts: createBlockSetSource(store.db), policy: DEFAULT_BLOCK_POLICY, exclusions: excl, logger: log,
+      onCommit: (l) => store.onCommit(l), facts: store.blockSetSource(), policy: DEFAULT_BLOCK_POLICY, exclusions: excl, logger: log,
       counters: { evicted: () => undefined, elements: () => undefined, excluded: (ip, reason, first) => { if (first) seen.push(`${ip}:${reason}`); } },
     });
     await set.start();

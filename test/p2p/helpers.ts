@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/types.js';
 import { newUuid, receiptTime, type HoneypotEvent } from '../../src/events/event.js';
+import { peerRecordsOn } from '../../src/store/peer-records.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import type { EventStore } from '../../src/store/types.js';
 
@@ -32,9 +33,11 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
   };
 }
 
-/** What the test store keeps: every appended event, in order. */
-export interface TestStore extends EventStore {
+/** What P2P uses of the store, plus what the test store keeps: every appended event, in order, and its connection. */
+export interface TestStore extends Pick<EventStore, 'nodeId' | 'path' | 'start' | 'stop' | 'append' | 'flush' | 'hasEvent' | 'peerRecords'> {
   events: HoneypotEvent[];
+  /** The test's own connection, for assertions. */
+  db: Database.Database;
 }
 
 /** A synchronous EventStore on a real sqlite file: migrations applied, peer_records filled as the real store does. */
@@ -62,7 +65,7 @@ export function createTestStore(path: string): TestStore {
     },
     async flush() {},
     hasEvent: (u) => uuids.has(u),
-    addBatchHook() {},
+    peerRecords: () => peerRecordsOn(db),
   };
 }
 

@@ -1,9 +1,4 @@
-/**
- * Test helpers for the sinks: event factory, a minimal sqlite-backed EventStore (real better-sqlite3 file
- * with the project's migrations; batches run the registered hooks inside the same transaction, as the real
- * store does), quiet metrics/logger, and a local HTTP receiver.
- */
-import Database from 'better-sqlite3';
+/** Test helpers for the sinks: event factory, quiet metrics/logger, and a local HTTP receiver. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,8 +8,6 @@ import type { AddressInfo } from 'node:net';
 import { newUuid, receiptTime, type HoneypotEvent } from '../../src/events/event.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
-import { MIGRATIONS } from '../../src/store/schema.js';
-import type { BatchHook, EventStore } from '../../src/store/types.js';
 
 export function makeEvent(over: Partial<HoneypotEvent> = {}): HoneypotEvent {
   const t = receiptTime();
@@ -66,68 +59,6 @@ export async function metricValue(m: Metrics, name: string, labels: Record<strin
     Object.entries(labels).every(([k, val]) => String(x.labels[k]) === val),
   );
   return v?.value ?? 0;
-}
-
-/** A small EventStore over a real sqlite file: append queues, flush commits one transaction running the hooks. */
-export interface TestStore extends EventStore {
-  close(): void;
-}
-
-export function createTestStore(path: string): TestStore {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE IF NOT EXISTS sipwarden_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)');
-  const have = new Set((db.prepare('SELECT version FROM sipwarden_migrations').all() as Array<{ version: number }>).map((r) => r.version));
-  for (const m of MIGRATIONS) {
-    if (have.has(m.version)) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      db.prepare("INSERT INTO sipwarden_migrations VALUES (?, ?, datetime('now'))").run(m.version, m.name);
-    })();
-  }
-  const hooks: BatchHook[] = [];
-  let queue: HoneypotEvent[] = [];
-  const ins = db.prepare(
-    'INSERT INTO honey (event_timestamp, event_uuid, collected_method, source_ip, called_number, transport_type, method, user_agent, sip_message, created_by_node_id, event_time_us, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
-  );
-  const commit = db.transaction((events: HoneypotEvent[]) => {
-    const ids: number[] = [];
-    for (const e of events) {
-      const r = ins.run(e.eventTimestamp, e.eventUuid, e.collectedMethod, e.sourceIp, e.calledNumber, e.transport, e.method, e.userAgent, e.sipMessage, e.createdByNodeId, e.eventTimeUs, e.origin);
-      ids.push(Number(r.lastInsertRowid));
-    }
-    for (const h of hooks) h(db, events, ids);
-  });
-  let closed = false;
-  const store: TestStore = {
-    nodeId: '6f1c1f0e-8d0c-4c59-9a53-0d3f3e3e3e3e',
-    db,
-    path,
-    async start() {},
-    async stop() {
-      await store.flush();
-    },
-    append(e) {
-      queue.push(e);
-    },
-    async flush() {
-      if (!queue.length || closed) return;
-      const batch = queue;
-      queue = [];
-      commit(batch);
-    },
-    hasEvent(uuid) {
-      return queue.some((e) => e.eventUuid === uuid) || !!db.prepare('SELECT 1 FROM honey WHERE event_uuid = ?').get(uuid);
-    },
-    addBatchHook(h) {
-      hooks.push(h);
-    },
-    close() {
-      closed = true;
-      db.close();
-    },
-  };
-  return store;
 }
 
 export interface Received {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { toJsonLogLine } from '../../src/events/json-log.js';
 import { createSinkQueue } from '../../src/sinks/queue.js';
-import { jsonLogObserverSpec } from '../../src/sinks/json-log.js';
+import { jsonLogObserver } from '../../src/sinks/json-log.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import {
   createSyslogSink,
@@ -140,7 +140,7 @@ describe('JSON log (a store batch observer)', () => {
   async function storeWithLog(dir: string, logPath: string, writer: 'worker' | 'main') {
     const metrics = quietMetrics();
     const store = createSqliteStore({ path: join(dir, 'db.sqlite'), metrics, logger: quietLogger(), writer, batchMaxDelayMs: 20 });
-    store.addBatchObserverModule(jsonLogObserverSpec(logPath));
+    store.addBatchObserver(jsonLogObserver(logPath));
     await store.start();
     return { store, metrics };
   }
@@ -214,7 +214,7 @@ describe('JSON log (a store batch observer)', () => {
       const path = join(dir, 'sipwarden_json.log');
       const metrics = quietMetrics();
       const store = createSqliteStore({ path: join(dir, 'db.sqlite'), metrics, logger: quietLogger(), batchMaxDelayMs: 20, maxBacklog: 1000, batchMaxEvents: 100 });
-      store.addBatchObserverModule(jsonLogObserverSpec(path));
+      store.addBatchObserver(jsonLogObserver(path));
       await store.start();
       store.append(makeEvent());
       await store.flush();

@@ -1,6 +1,6 @@
 /**
  * Webhook sink against a real local HTTP receiver and the real sqlite store (file, worker writer; the outbox
- * rows are written by the module hook inside the batch transaction). Backoff is shortened for time bounds;
+ * rows are written by the store writer inside the batch transaction). Backoff is shortened for time bounds;
  * the 1 s → 10 min schedule is covered by the unit test of backoffMs.
  */
 import { after, afterEach, describe, test } from 'node:test';
@@ -110,7 +110,7 @@ describe('webhook delivery', () => {
     const rx = await receiver();
     rx.handler = accept(rx);
     const { store, metrics } = await rig(rx.url, { secret: 'hook-secret' });
-    // The file store uses its worker writer: outbox rows come from the module hook inside the batch transaction.
+    // The file store uses its worker writer: the store writes outbox rows inside the batch transaction.
     assert.equal(store.writerMode, 'worker');
     const evs: HoneypotEvent[] = [];
     for (let i = 0; i < 40; i++) evs.push(makeEvent({ userAgent: `ua ${i}`, origin: i % 10 === 9 ? 'peer' : 'local' }));

@@ -26,7 +26,7 @@ test('retransmission keys do not collide over 200,000 distinct requests', () => 
 
 test('socket addresses are stored as the event fields says: v4-mapped as IPv4, zone dropped, same as normalizeIp', async () => {
   const { stripV4Mapped } = await import('../../src/sip/transport/udp.js');
-  const { normalizeIp } = await import('../../src/config/net.js');
+  const { normalizeIp } = await import('../../src/net/ip.js');
   for (const [input, want] of [['::ffff:203.0.113.7', '203.0.113.7'], ['fe80::1%eth0', 'fe80::1'], ['2001:db8::1', '2001:db8::1'], ['127.0.0.1', '127.0.0.1']] as const) {
     assert.equal(stripV4Mapped(input), want);
     assert.equal(normalizeIp(input), want);

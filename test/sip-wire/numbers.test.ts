@@ -2,7 +2,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { assignedCountryCodes, isValidE164Digits, numberLikeDigits, toE164 } from '../../src/sip/wire/numbers.js';
+import { assignedCountryCodes, isValidE164Digits, numberLikeDigits, toE164 } from '../../src/net/numbers.js';
 
 describe('toE164 (the event fields table)', () => {
   const vectors: [string, string | null][] = [

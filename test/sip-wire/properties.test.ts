@@ -7,7 +7,7 @@ import { parseSipMessage, canonicalHeaderName } from '../../src/sip/wire/parse.j
 import { extractFields } from '../../src/sip/wire/extract.js';
 import { serializeRequest } from '../../src/sip/wire/serialize.js';
 import { createStreamFramer } from '../../src/sip/wire/framer.js';
-import { toE164 } from '../../src/sip/wire/numbers.js';
+import { toE164 } from '../../src/net/numbers.js';
 import { nameAddrUri, parseNameAddr, parseUri, parseVia, getParam, topViaBranch, uriUser } from '../../src/sip/wire/headers.js';
 import type { ParseBudgets, SipRequest } from '../../src/sip/wire/types.js';
 

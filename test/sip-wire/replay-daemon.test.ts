@@ -7,7 +7,7 @@ import net from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import { cleanup, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 import { queryDb } from '../helpers/net.js';
-import { toE164 } from '../../src/sip/wire/numbers.js';
+import { toE164 } from '../../src/net/numbers.js';
 import { EDGE_CASES, EDGE_STREAM } from '../helpers/sip-edge-cases.js';
 import { loadManifest, readFixture } from '../helpers/sip-fixtures.js';
 

@@ -101,12 +101,12 @@ test('without a database the geo columns are null, even for a peer claim', async
 test('the JSON log (a writer-thread observer) sees the local lookup, not the peer claim', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const { jsonLogObserverSpec } = await import('../../src/sinks/json-log.js');
+    const { jsonLogObserver } = await import('../../src/sinks/json-log.js');
     const { readFileSync } = await import('node:fs');
     const path = join(dir, 'sipwarden.db');
     const log = join(dir, 'events.jsonl');
     const { store } = openStore(path, { geo: { geoip: CITY, asn: ASN } });
-    store.addBatchObserverModule(jsonLogObserverSpec(log));
+    store.addBatchObserver(jsonLogObserver(log));
     await store.start();
     store.append(makeEvent({ sourceIp: '81.2.69.142' }));
     store.append(makeEvent({ sourceIp: '89.160.20.112', origin: 'peer', originPeerId: 'p', sourceCountry: 'KP' }));

@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jsonLogObserverSpec } from '../../src/sinks/json-log.js';
+import { jsonLogObserver } from '../../src/sinks/json-log.js';
 import { NOT_STORED_TYPE, ShedAccounting, SUMMARY_SOURCES_LISTED, TALLY_MAP_BYTES, type NotStoredSummary } from '../../src/store/shed.js';
 import { counterValue, makeEvent, openStore, tempDir } from './helpers.js';
 
@@ -26,7 +26,7 @@ for (const writer of ['worker', 'main'] as const) {
       const path = join(tmp.dir, `shed-${writer}.db`);
       const logPath = join(tmp.dir, `shed-${writer}.log`);
       const { store, metrics } = openStore(path, { writer, batchMaxEvents: 100, maxBacklog: 300 });
-      store.addBatchObserverModule(jsonLogObserverSpec(logPath));
+      store.addBatchObserver(jsonLogObserver(logPath));
       await store.start();
       const sentBySource = new Map<string, number>();
       const sentByNumber = new Map<string, number>();

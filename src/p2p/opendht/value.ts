@@ -2,7 +2,7 @@
  * SentryPeer's OpenDHT value format: what a SentryPeer node puts on the `bad_actors` key for each event, and the
  * strict validation of values received from that public, unsigned network. Pure code: no FFI, no I/O.
  */
-import { normalizeIp } from '../../config/net.js';
+import { normalizeIp } from '../../net/ip.js';
 import { parseEventTimestamp, type HoneypotEvent } from '../../events/event.js';
 import { toJsonLogRecord } from '../../events/json-log.js';
 

@@ -5,7 +5,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { parseIp } from '../../config/net.js';
+import { parseIp } from '../../net/ip.js';
 import { TokenBucket } from '../rate.js';
 import { loadOpenDht, type Callback, type InfoHash, type OpenDhtLib, type Ptr } from './lib.js';
 import type { BootstrapState, FromWorker, OpenDhtCounters, OpenDhtWorkerInit, PublishSkipReason, ToWorker } from './protocol.js';

@@ -3,7 +3,7 @@
  * `received`/`rport` per RFC 3261 §18.2.2 and RFC 3581); From, To, Call-ID, CSeq; extra headers (challenge,
  * Contact/Expires); capability headers; Server; `Content-Length: 0`; empty line. Pure.
  */
-import { normalizeIp } from '../../config/net.js';
+import { normalizeIp } from '../../net/ip.js';
 import { parseNameAddr, splitHeaderList, splitHostPort, splitViaHead } from '../wire/headers.js';
 import type { SipRequest } from '../wire/types.js';
 import { REASONS } from './profiles.js';

@@ -3,7 +3,7 @@
  */
 import { escapeAttackerText } from '../../log.js';
 import { getHeader, nameAddrUri, topViaBranch, uriUser, type SipUri } from './headers.js';
-import { numberLikeDigits, toE164 } from './numbers.js';
+import { numberLikeDigits, toE164 } from '../../net/numbers.js';
 import type { ExtractedFields, SipRequest } from './types.js';
 
 /** Sentinel stored when a user agent or called number is absent (SentryPeer's value). */

@@ -4,6 +4,9 @@
  */
 import { canonicalHeaderName } from './parse.js';
 import type { SipRequest } from './types.js';
+import { percentDecode } from '../../text/percent.js';
+
+export { percentDecode };
 
 /** Header/URI parameters: lowercase names → value (`''` for a flag parameter such as `rport`). First wins. */
 export type SipParams = Map<string, string>;
@@ -246,34 +249,6 @@ function addrSpec(s: string, from: number, displayName: string | null): NameAddr
   const uri = trimWs(s.slice(from, semi === -1 ? s.length : semi));
   const params = semi === -1 ? new Map<string, string>() : parseParams(s, semi);
   return { displayName, uri, params };
-}
-
-/**
- * Percent-decodes as UTF-8 without ever throwing: invalid `%` sequences are kept verbatim, invalid UTF-8
- * becomes U+FFFD.
- */
-export function percentDecode(s: string): string {
-  if (s.indexOf('%') === -1) return s;
-  const src = Buffer.from(s, 'utf8');
-  const out = Buffer.allocUnsafe(src.length);
-  let o = 0;
-  for (let i = 0; i < src.length; i++) {
-    const b = src[i]!;
-    if (b === 0x25 && i + 2 < src.length && hex(src[i + 1]!) >= 0 && hex(src[i + 2]!) >= 0) {
-      out[o++] = (hex(src[i + 1]!) << 4) | hex(src[i + 2]!);
-      i += 2;
-    } else {
-      out[o++] = b;
-    }
-  }
-  return out.toString('utf8', 0, o);
-}
-
-function hex(b: number): number {
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  const l = b | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
 }
 
 /**

@@ -1,5 +1,5 @@
 /** `sipwarden -h` text, generated from the settings catalogue so it always lists every flag. */
-import { DEFAULTS, SETTINGS, type SettingDef } from '../config/settings.js';
+import { DEFAULTS, SETTINGS, type SettingDef } from './settings.js';
 import { formatEndpoint, type Endpoint } from '../lifecycle.js';
 import { VERSION } from '../version.js';
 

@@ -2,7 +2,7 @@
  * E.164 normalisation of the called number. Conservative by design: a value is produced only when
  * the digits start with an assigned ITU-T country code; a country code is never guessed.
  */
-import { percentDecode } from './headers.js';
+import { percentDecode } from '../text/percent.js';
 
 /**
  * Assigned ITU-T E.164 country codes (ITU-T E.164 Annex / Operational Bulletin list; identical to the set in

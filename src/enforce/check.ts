@@ -5,10 +5,10 @@
  */
 import {
   decideIp, decideNumber, emptyIpFacts, type BlockPolicy, type Exclusions,
-} from '../enforce/policy.js';
-import { toE164 } from '../sip/wire/numbers.js';
+} from './policy.js';
+import { toE164 } from '../net/numbers.js';
 import type { BlockFactsReader } from '../store/block-facts.js';
-import { rfc3339 } from './format.js';
+import { rfc3339 } from '../text/time.js';
 
 /** Validated input: a normalised IP and/or a called number (`+?digits`). */
 export interface CheckQuery {
