@@ -137,7 +137,7 @@ describe('webhook delivery', () => {
     // Metrics arrive from the delivery thread as coalesced updates (every ≤50 ms).
     await untilAsync(async () => (await metricValue(metrics, 'sipwarden_sink_delivered_total', { sink: 'webhook' })) === evs.length, 2000, 'delivered metric');
     assert.equal(await metricValue(metrics, 'sipwarden_sink_delivered_total', { sink: 'webhook' }), evs.length);
-    assert.equal(await metricValue(metrics, 'sipwarden_webhook_outbox_pending'), 0);
+    await untilAsync(async () => (await metricValue(metrics, 'sipwarden_webhook_outbox_pending')) === 0, 2000, 'pending gauge 0');
   });
 
   test('receiver refusing connections for 10 s: events stay queued, then all arrive', async () => {
@@ -157,7 +157,7 @@ describe('webhook delivery', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - t0))));
     await rx.up();
     await until(() => evs.every((e) => uuids(rx).has(e.eventUuid)), 20_000, 'all events after the outage');
-    assert.ok((await metricValue(metrics, 'sipwarden_sink_errors_total', { sink: 'webhook' })) >= 2);
+    await untilAsync(async () => (await metricValue(metrics, 'sipwarden_sink_errors_total', { sink: 'webhook' })) >= 2, 2000, 'errors counted');
     await until(() => outbox(store).length === 0, 2000, 'outbox emptied');
   });
 
@@ -200,7 +200,8 @@ describe('webhook delivery', () => {
     assert.equal(row!.state, 'dead');
     assert.equal(row!.event_uuid, bad.eventUuid);
     assert.equal(row!.last_error, 'HTTP 400');
-    assert.equal(await metricValue(metrics, 'sipwarden_webhook_outbox_dead'), 1);
+    // The gauge reaches this thread in the delivery thread's next coalesced update (≤50 ms after the row is dead).
+    await untilAsync(async () => (await metricValue(metrics, 'sipwarden_webhook_outbox_dead')) === 1, 2000, 'dead gauge 1');
   });
 
   test('a slow receiver (5 s) is waited for; one slower than the timeout is retried', async () => {
@@ -222,7 +223,7 @@ describe('webhook delivery', () => {
     fast.store.append(e2);
     await until(() => rx.received.filter((x) => x.headers['x-sipwarden-event-id'] === e2.eventUuid).length >= 1, 12_000, 'retried delivery');
     await until(() => outbox(fast.store).length === 0, 4000, 'outbox emptied');
-    assert.ok((await metricValue(fast.metrics, 'sipwarden_sink_errors_total', { sink: 'webhook' })) >= 1, 'timeout counted');
+    await untilAsync(async () => (await metricValue(fast.metrics, 'sipwarden_sink_errors_total', { sink: 'webhook' })) >= 1, 2000, 'timeout counted');
   });
 
   test('restart: pending rows written before a stop are delivered by the next process on the same database', async () => {
