@@ -10,6 +10,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { applyPragmas } from '../store/migrate.js';
 import { createDelivery, errText, type Delivery, type DeliverySettings } from './webhook-delivery.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
+import { serve } from '../rpc/index.js';
 
 /** Data the main thread hands the worker. */
 export interface WebhookWorkerData extends DeliverySettings {
@@ -19,20 +21,26 @@ export interface WebhookWorkerData extends DeliverySettings {
   niceThread: boolean;
 }
 
-/** Main → worker messages. */
-export type ToWebhookWorker = { type: 'added'; n: number } | { type: 'stop' };
-
-/** Worker → main messages. */
-export type FromWebhookWorker =
-  | { type: 'ready' }
-  | { type: 'init-failed'; message: string }
-  | { type: 'metrics'; delivered: number; errors: number; dropped: number; pending: number | null; dead: number | null }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string }
-  | { type: 'stopped' };
+/** The delivery thread's method map, shared by both sides through `src/rpc/`. */
+export interface WebhookProtocol {
+  calls: {
+    /** Resolves once delivery runs; rejects with `SW_STORE_OPEN_FAILED` if the thread could not open the database. */
+    ready: { params: undefined; result: null };
+    /** Gives in-flight requests ≤1 s, deletes delivered rows, posts the last metrics; the thread then ends. */
+    stop: { params: undefined; result: null };
+  };
+  streams: Record<never, never>;
+  /** `added`: rows were committed to the outbox (the count since the last wake-up). */
+  toWorker: { added: number };
+  fromWorker: {
+    /** Coalesced metric deltas (counters) and latest values (gauges; null: unchanged). */
+    metrics: { delivered: number; errors: number; dropped: number; pending: number | null; dead: number | null };
+    log: { level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string };
+  };
+}
 
 const port = parentPort!;
 const data = workerData as WebhookWorkerData;
-const send = (m: FromWebhookWorker): void => port.postMessage(m);
 
 /** How often coalesced metric updates are posted (deliveries can run at thousands per second). */
 const METRICS_EVERY_MS = 50;
@@ -49,7 +57,7 @@ function flushMetrics(): void {
     metricsTimer = null;
   }
   if (!delivered && !errors && !dropped && pending === null && dead === null) return;
-  send({ type: 'metrics', delivered, errors, dropped, pending, dead });
+  server.notify('metrics', { delivered, errors, dropped, pending, dead });
   delivered = errors = dropped = 0;
   pending = dead = null;
 }
@@ -81,6 +89,36 @@ if (data.niceThread) lowerPriority();
 
 let db: Database.Database | undefined;
 let delivery: Delivery | undefined;
+let initError: string | null = null;
+let stopping = false;
+
+const server = serve<WebhookProtocol>(port, {
+  calls: {
+    ready: () => {
+      if (initError !== null) throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, initError);
+      return null;
+    },
+    stop: async () => {
+      if (!delivery || stopping) return null;
+      stopping = true;
+      try {
+        await delivery.stop();
+      } finally {
+        flushMetrics();
+        try { db!.close(); } catch { /* nothing left to do */ }
+        // The answer is posted before the port closes; then the thread ends.
+        setImmediate(() => port.close());
+      }
+      return null;
+    },
+  },
+  notes: {
+    added: (n) => {
+      if (delivery && !stopping) delivery.added(n);
+    },
+  },
+});
+
 try {
   db = new Database(data.path, { fileMustExist: true });
   applyPragmas(db, data.path);
@@ -90,27 +128,11 @@ try {
     dropped: (n) => { dropped += n; metricsChanged(); },
     pending: (v) => { pending = v; metricsChanged(); },
     dead: (v) => { dead = v; metricsChanged(); },
-    log: (level, obj, msg) => send({ type: 'log', level, obj, msg }),
+    log: (level, obj, msg) => server.notify('log', { level, obj, msg }),
   });
   delivery.start();
-  send({ type: 'ready' });
 } catch (err) {
   try { db?.close(); } catch { /* already failing */ }
-  send({ type: 'init-failed', message: errText(err) });
+  delivery = undefined;
+  initError = errText(err);
 }
-
-let stopping = false;
-port.on('message', (m: ToWebhookWorker) => {
-  if (!delivery || stopping) return;
-  if (m.type === 'added') {
-    delivery.added(m.n);
-  } else if (m.type === 'stop') {
-    stopping = true;
-    void delivery.stop().finally(() => {
-      flushMetrics();
-      try { db!.close(); } catch { /* nothing left to do */ }
-      send({ type: 'stopped' });
-      port.close();
-    });
-  }
-});
