@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   STORE_SCHEMA_TOO_NEW: 'SW_STORE_SCHEMA_TOO_NEW',
   /** A write batch failed (disk full, I/O error); retried with backoff. */
   STORE_WRITE_FAILED: 'SW_STORE_WRITE_FAILED',
+  /** A GeoIP/ASN database file cannot be used (missing, unreadable, not a MaxMind file, wrong kind, corrupt). */
+  GEO_DATABASE_INVALID: 'SW_GEO_DATABASE_INVALID',
   /** TLS certificate could not be loaded or created. */
   TLS_CERT_FAILED: 'SW_TLS_CERT_FAILED',
   /** Bad API request input (400). */

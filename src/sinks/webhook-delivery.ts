@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
 import { prepareOutboxStatements, type OutboxStatements } from '../store/outbox.js';
 import { APP_NAME, VERSION } from '../version.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** OAuth2 client-credentials settings. */
 export interface WebhookOAuth2 {
@@ -107,7 +108,12 @@ export function errText(err: unknown): string {
   return String(err);
 }
 
-class TokenError extends Error {}
+class TokenError extends SipwardenError {
+  constructor(message: string) {
+    super(ERROR_CODES.SINK_DELIVERY_FAILED, message);
+    this.name = 'TokenError';
+  }
+}
 
 /**
  * Creates the delivery loop over `db` (a connection to the database holding `webhook_outbox`).

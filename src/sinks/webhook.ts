@@ -7,7 +7,7 @@ import { insertOutboxRows } from '../store/outbox.js';
 import { createDelivery, type Delivery, type DeliveryReport, type WebhookOAuth2 } from './webhook-delivery.js';
 import type { WebhookProtocol, WebhookWorkerData } from './webhook-worker.js';
 import { RpcClient, RpcError } from '../rpc/index.js';
-import { ERROR_CODES } from '../errors.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 import type { Sink } from './types.js';
 
 export { webhookBody } from '../store/outbox.js';
@@ -81,7 +81,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   const errors = metrics.sinkErrors.labels({ sink: SINK });
   const dropped = metrics.sinkDropped.labels({ sink: SINK });
   const url = new URL(init.url);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`webhook URL must be http(s): ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, `webhook URL must be http(s): ${url.protocol}`, 2);
 
   const report: DeliveryReport = {
     delivered: (n) => delivered.inc(n),

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { BatchHook } from './types.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /**
  * A batch hook given as a module, so it can run in the writer thread inside the batch transaction:
@@ -16,7 +17,7 @@ export interface HookModuleSpec {
 export async function loadHookModule(spec: HookModuleSpec): Promise<BatchHook> {
   const mod = (await import(spec.module)) as Record<string, unknown>;
   const factory = mod[spec.exportName];
-  if (typeof factory !== 'function') throw new Error(`batch hook module ${spec.module} has no function export ${spec.exportName}`);
+  if (typeof factory !== 'function') throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, `batch hook module ${spec.module} has no function export ${spec.exportName}`);
   return (factory as (o: unknown) => BatchHook)(spec.options);
 }
 

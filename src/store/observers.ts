@@ -1,5 +1,6 @@
 import type { HoneypotEvent } from '../events/event.js';
 import type { NotStoredSummary } from './shed.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** What an observer reports back, per sink label: `sipwarden_sink_{delivered,dropped,errors}_total{sink}`. */
 export type ObserverCount = 'delivered' | 'dropped' | 'errors';
@@ -44,7 +45,7 @@ export interface BatchObserverSpec {
 export async function loadObserverModule(spec: BatchObserverSpec, context: ObserverContext): Promise<BatchObserver> {
   const mod = (await import(spec.module)) as Record<string, unknown>;
   const factory = mod[spec.exportName];
-  if (typeof factory !== 'function') throw new Error(`batch observer module ${spec.module} has no function export ${spec.exportName}`);
+  if (typeof factory !== 'function') throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, `batch observer module ${spec.module} has no function export ${spec.exportName}`);
   return (factory as (o: unknown, c: ObserverContext) => BatchObserver)(spec.options, context);
 }
 

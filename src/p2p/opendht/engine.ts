@@ -196,7 +196,7 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
       const started = await Promise.race([
         rpc.call('started', undefined),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('the OpenDHT node did not start within 10 s')), START_TIMEOUT_MS);
+          timer = setTimeout(() => reject(new SipwardenError(ERROR_CODES.LISTEN_FAILED, 'the OpenDHT node did not start within 10 s')), START_TIMEOUT_MS);
         }),
       ]).then(
         (s: OpenDhtStarted) => {
