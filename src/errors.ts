@@ -15,6 +15,12 @@ export const ERROR_CODES = {
   STORE_SCHEMA_TOO_NEW: 'SW_STORE_SCHEMA_TOO_NEW',
   /** A write batch failed (disk full, I/O error); retried with backoff. */
   STORE_WRITE_FAILED: 'SW_STORE_WRITE_FAILED',
+  /** A read query's input cannot be a position in the store (a malformed cursor or ID); the API answers 400. */
+  STORE_QUERY_INVALID: 'SW_STORE_QUERY_INVALID',
+  /** The store cannot be read now (missing, not migrated, closed); the API answers 503. */
+  STORE_UNAVAILABLE: 'SW_STORE_UNAVAILABLE',
+  /** A GeoIP/ASN database file cannot be used (missing, unreadable, not a MaxMind file, wrong kind, corrupt). */
+  GEO_DATABASE_INVALID: 'SW_GEO_DATABASE_INVALID',
   /** TLS certificate could not be loaded or created. */
   TLS_CERT_FAILED: 'SW_TLS_CERT_FAILED',
   /** Bad API request input (400). */
@@ -23,6 +29,8 @@ export const ERROR_CODES = {
   API_UNAUTHORIZED: 'SW_API_UNAUTHORIZED',
   /** Rate limited (429). */
   API_RATE_LIMITED: 'SW_API_RATE_LIMITED',
+  /** The API cannot answer now: store not available, reader worker gone, shutting down (503). */
+  API_UNAVAILABLE: 'SW_API_UNAVAILABLE',
   /** Sink delivery failed (webhook, syslog, JSON log); counted, never fatal. */
   SINK_DELIVERY_FAILED: 'SW_SINK_DELIVERY_FAILED',
   /** An explicitly configured sink (`-j`/`-l` file, `--syslog-target`) cannot be opened at start. Exit code 2. */
@@ -33,6 +41,8 @@ export const ERROR_CODES = {
   OPENDHT_UNAVAILABLE: 'SW_OPENDHT_UNAVAILABLE',
   /** An unexpected error while handling one packet/connection/record; counted, never fatal. */
   INTERNAL: 'SW_INTERNAL',
+  /** A worker thread exited or crashed while calls to it were pending; the calls fail with this code. */
+  WORKER_EXITED: 'SW_WORKER_EXITED',
   /** The firewall enforcer cannot work here (tool missing, no CAP_NET_ADMIN, no set timeouts). Exit code 2. */
   FIREWALL_UNAVAILABLE: 'SW_FIREWALL_UNAVAILABLE',
   /** The firewall table or set of that name belongs to something else. Exit code 2. */

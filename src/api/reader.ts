@@ -4,7 +4,8 @@
  */
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { ApiError, type ExcludedLists, type FromWorker, type StreamHead, type ToWorker, type WorkerInit } from './protocol.js';
+import { ApiError, type ExcludedLists, type ReaderProtocol, type StreamHead, type WorkerInit } from './protocol.js';
+import { RpcClient, RpcError } from '../rpc/index.js';
 
 /** The API's handle on its reader worker. */
 export interface Reader {
@@ -18,11 +19,6 @@ export interface Reader {
   setExcluded(lists: ExcludedLists): void;
   /** Terminates the worker; pending calls reject. Idempotent. */
   close(): Promise<void>;
-}
-
-interface Pending {
-  resolve(v: unknown): void;
-  reject(e: Error): void;
 }
 
 /** Starts the worker module next to this one (`.js` in dist/; `.ts` under tsx, whose loader it registers first). */
@@ -39,139 +35,97 @@ function spawnWorker(data: WorkerInit): Worker {
   return new Worker(new URL('./worker.js', self), { workerData: data, name: 'sipwarden-api-reader' });
 }
 
+/** An error from the worker channel as the API's error (its status carried, or the one its code stands for). */
+function apiError(err: unknown): Error {
+  return err instanceof RpcError ? ApiError.from(err) : (err as Error);
+}
+
+type Method = keyof ReaderProtocol['calls'] & string;
+type StreamMethod = keyof ReaderProtocol['streams'] & string;
+
 /** Starts the reader worker for `init.dbPath`. */
 export function createReader(init: WorkerInit & { onError?: (err: Error) => void }): Reader {
-  let worker: Worker | null = null;
+  let client: RpcClient<ReaderProtocol> | null = null;
   let closed = false;
-  let nextId = 1;
-  const pending = new Map<number, Pending>();
-  /** Stream id → handler of its chunks. */
-  const chunkHandlers = new Map<number, (m: FromWorker) => void>();
   let excluded: ExcludedLists | undefined = init.excluded;
+  /** Bodies not yet ended, so shutdown can fail them. */
+  const bodies = new Set<Readable>();
 
-  function failAll(err: Error): void {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-    for (const h of chunkHandlers.values()) h({ kind: 'error', id: 0, error: { status: 503, message: err.message } });
-    chunkHandlers.clear();
-  }
-
-  function ensure(): Worker {
+  /** The live worker, started on first use and again after it exited (its pending calls failed with SW_WORKER_EXITED). */
+  function ensure(): RpcClient<ReaderProtocol> {
     if (closed) throw new ApiError(503, 'API is shutting down');
-    if (worker) return worker;
+    if (client?.alive) return client;
     const w = spawnWorker({ dbPath: init.dbPath, allow: init.allow, excluded, policy: init.policy, trustOpendht: init.trustOpendht });
-    w.on('message', (m: FromWorker) => {
-      const h = chunkHandlers.get(m.id);
-      if (h && (m.kind === 'chunk' || (m.kind === 'error' && !pending.has(m.id)))) {
-        h(m);
-        return;
-      }
-      const p = pending.get(m.id);
-      if (!p) return;
-      pending.delete(m.id);
-      if (m.kind === 'error') p.reject(new ApiError(m.error.status, m.error.message));
-      else if (m.kind === 'result') p.resolve(m.result);
-      else if (m.kind === 'head') p.resolve(m.head);
-    });
-    w.on('error', (err) => {
-      init.onError?.(err);
-      if (worker === w) worker = null;
-      failAll(new ApiError(503, 'reader worker failed'));
-    });
-    w.on('exit', () => {
-      if (worker === w) worker = null;
-      failAll(new ApiError(503, 'reader worker exited'));
-    });
-    worker = w;
-    return w;
-  }
-
-  function send(m: ToWorker): void {
-    ensure().postMessage(m);
-  }
-
-  function call<T>(m: Extract<ToWorker, { id: number }>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      try {
-        pending.set(m.id, { resolve: resolve as (v: unknown) => void, reject });
-        send(m);
-      } catch (err) {
-        pending.delete(m.id);
-        reject(err as Error);
-      }
-    });
+    w.on('error', (err) => init.onError?.(err));
+    const c = new RpcClient<ReaderProtocol>(w);
+    client = c;
+    return c;
   }
 
   return {
-    query<T>(op: string, params?: unknown): Promise<T> {
-      return call<T>({ kind: 'query', id: nextId++, op, params });
+    async query<T>(op: string, params?: unknown): Promise<T> {
+      try {
+        return (await ensure().call(op as Method, params as never)) as T;
+      } catch (err) {
+        throw apiError(err);
+      }
     },
 
     async open(op: string, params: unknown) {
-      const id = nextId++;
-      const head = await call<StreamHead>({ kind: 'open', id, op, params });
+      let stream;
+      try {
+        stream = await ensure().open(op as StreamMethod, params as never);
+      } catch (err) {
+        throw apiError(err);
+      }
+      const s = stream;
       let inFlight = false;
-      let done = false;
       const body = new Readable({
         highWaterMark: 1, // objects are chunks of ~64 KiB; one buffered is enough
         objectMode: false,
         read() {
-          if (inFlight || done) return;
+          if (inFlight) return;
           inFlight = true;
-          try {
-            send({ kind: 'next', id });
-          } catch (err) {
-            this.destroy(err as Error);
-          }
+          s.next().then(
+            (r) => {
+              inFlight = false;
+              if (r.done) {
+                bodies.delete(body);
+                body.push(null);
+              } else body.push(r.value); // the stream calls read() again when it wants the next chunk
+            },
+            (err: unknown) => {
+              inFlight = false;
+              body.destroy(apiError(err));
+            },
+          );
         },
         destroy(err, cb) {
-          if (!done) {
-            done = true;
-            chunkHandlers.delete(id);
-            try {
-              worker?.postMessage({ kind: 'close', id } satisfies ToWorker);
-            } catch {
-              /* worker gone */
-            }
-          }
+          bodies.delete(body);
+          s.close();
           cb(err);
         },
       });
-      chunkHandlers.set(id, (m) => {
-        inFlight = false;
-        if (m.kind === 'error') {
-          done = true;
-          chunkHandlers.delete(id);
-          body.destroy(new ApiError(m.error.status, m.error.message));
-        } else if (m.kind === 'chunk') {
-          if (m.chunk === null) {
-            done = true;
-            chunkHandlers.delete(id);
-            body.push(null);
-          } else body.push(m.chunk); // the stream calls read() again when it wants the next chunk
-        }
-      });
-      return { head, body };
+      bodies.add(body);
+      return { head: s.head as StreamHead, body };
     },
 
-    openStreams: () => chunkHandlers.size,
+    openStreams: () => client?.streamCount ?? 0,
 
     setExcluded(lists) {
       excluded = lists;
-      try {
-        worker?.postMessage({ kind: 'exclusions', lists } satisfies ToWorker);
-      } catch {
-        /* worker gone: the next one starts with the lists */
-      }
+      // A worker that is gone drops the message; the next one starts with the lists.
+      if (client?.alive) client.notify('exclusions', lists);
     },
 
     async close() {
       if (closed) return;
       closed = true;
-      const w = worker;
-      worker = null;
-      failAll(new ApiError(503, 'API is shutting down'));
-      if (w) await w.terminate();
+      const c = client;
+      client = null;
+      for (const b of bodies) b.destroy(new ApiError(503, 'API is shutting down'));
+      bodies.clear();
+      if (c) await c.terminate();
     },
   };
 }

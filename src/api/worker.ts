@@ -1,118 +1,44 @@
 /**
  * The API's reader worker: owns read-only sqlite connections and runs every query and export off
- * the capture thread. Streams are pulled one chunk per `next`, so memory stays bounded whatever the row count.
+ * the capture thread. Streams are pulled one chunk per request, so memory stays bounded whatever the row count.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ApiError, type FromWorker, type ToWorker, type WorkerInit, type WireError } from './protocol.js';
-import { Queries, type BlocklistQuery } from '../store/queries.js';
-import { QueryError } from '../store/query-error.js';
-import type { BlocklistFormat, FirewallNames } from './format.js';
-import { blocklistBody, compatListBody, ipsetBody, type OpenStream } from './streams.js';
+import type { ReaderProtocol, WorkerInit } from './protocol.js';
+import { Queries } from '../store/queries.js';
+import { serve } from '../rpc/index.js';
+import { blocklistBody, compatListBody, ipsetBody } from './streams.js';
 
 const init = workerData as WorkerInit;
 const queries = new Queries(init.dbPath, init.allow, init.policy, { trustOpendht: init.trustOpendht });
 if (init.excluded) queries.setExcluded(init.excluded);
-const streams = new Map<number, OpenStream>();
-const port = parentPort!;
 
-function post(m: FromWorker): void {
-  port.postMessage(m);
-}
-
-function wireError(err: unknown): WireError {
-  if (err instanceof ApiError) return { status: err.status, message: err.message };
-  if (err instanceof QueryError) return { status: err.kind === 'invalid' ? 400 : 503, message: err.message };
-  return { status: 500, message: (err as Error)?.message ?? String(err) };
-}
-
-type Handler = (params: never) => unknown;
-/** Operations answered with one result. */
-const OPS: Record<string, Handler> = {
-  ipExists: (p: { ip: string }) => queries.ipExists(p.ip),
-  numberExists: (p: { raw: string; e164: string[] }) => queries.numberExists(p.raw, p.e164),
-  userAgentExists: (p: { ua: string }) => queries.userAgentExists(p.ua),
-  methodExists: (p: { method: string }) => queries.methodExists(p.method),
-  countryExists: (p: { cc: string }) => queries.countryExists(p.cc),
-  cityExists: (p: { cc: string; city: string }) => queries.cityExists(p.cc, p.city),
-  events: (p: Parameters<Queries['events']>[0]) => queries.events(p),
-  ipAddresses: (p: Parameters<Queries['ipAddresses']>[0]) => queries.ipAddresses(p),
-  numbers: (p: Parameters<Queries['numbers']>[0]) => queries.numbers(p),
-  credentials: (p: Parameters<Queries['credentials']>[0]) => queries.credentials(p),
-  userAgents: (p: Parameters<Queries['userAgents']>[0]) => queries.userAgents(p),
-  methods: () => queries.methods(),
-  stats: (p: { hours: number; nowUs: number }) => queries.stats(p.hours, p.nowUs),
-  overview: (p: { nowUs: number; limit: number }) => queries.overview(p.nowUs, p.limit),
-  check: (p: { query: Parameters<Queries['check']>[0]; nowUs: number }) => queries.check(p.query, p.nowUs),
-  apiban: (p: { after: string | null; windowStartUs: number; verified: boolean }) => queries.apiban(p.after, p.windowStartUs, p.verified),
-};
-
-/** Operations answered with a stream. */
-const STREAMS: Record<string, (params: never) => OpenStream> = {
-  compatList: (p: { kind: 'ip' | 'number' | 'ua' | 'method' | 'country' }) => compatListBody(p.kind, queries.openCompatList(p.kind)),
-  ipset: (p: { family: 4 | 6 | null }) => ipsetBody(queries.openIpset(p.family)),
-  blocklist: (p: { query: BlocklistQuery & { format: BlocklistFormat; names: FirewallNames }; nowUs: number }) =>
-    blocklistBody(queries.openBlocklist(p.query, p.nowUs), p.query.format, p.query.names, p.nowUs),
-};
-
-port.on('message', (m: ToWorker) => {
-  switch (m.kind) {
-    case 'query': {
-      const op = OPS[m.op];
-      try {
-        if (!op) throw new ApiError(500, `unknown op ${m.op}`);
-        post({ kind: 'result', id: m.id, result: op(m.params as never) });
-      } catch (err) {
-        post({ kind: 'error', id: m.id, error: wireError(err) });
-      }
-      return;
-    }
-    case 'open': {
-      const op = STREAMS[m.op];
-      try {
-        if (!op) throw new ApiError(500, `unknown stream ${m.op}`);
-        const s = op(m.params as never);
-        streams.set(m.id, s);
-        post({ kind: 'head', id: m.id, head: s.head });
-      } catch (err) {
-        post({ kind: 'error', id: m.id, error: wireError(err) });
-      }
-      return;
-    }
-    case 'next': {
-      const s = streams.get(m.id);
-      if (!s) {
-        post({ kind: 'chunk', id: m.id, chunk: null });
-        return;
-      }
-      try {
-        const r = s.chunks.next();
-        if (r.done) {
-          streams.delete(m.id);
-          s.close();
-          post({ kind: 'chunk', id: m.id, chunk: null });
-        } else post({ kind: 'chunk', id: m.id, chunk: r.value });
-      } catch (err) {
-        streams.delete(m.id);
-        s.close();
-        post({ kind: 'error', id: m.id, error: wireError(err) });
-      }
-      return;
-    }
-    case 'exclusions':
-      queries.setExcluded(m.lists);
-      return;
-    case 'close': {
-      const s = streams.get(m.id);
-      if (s) {
-        streams.delete(m.id);
-        s.close();
-      }
-      return;
-    }
-  }
-});
-
-port.on('close', () => {
-  for (const s of streams.values()) s.close();
-  queries.close();
+// Store errors (QueryError) cross the boundary by their catalogue code; the main thread maps codes to statuses.
+serve<ReaderProtocol>(parentPort!, {
+  calls: {
+    ipExists: (p) => queries.ipExists(p.ip),
+    numberExists: (p) => queries.numberExists(p.raw, p.e164),
+    userAgentExists: (p) => queries.userAgentExists(p.ua),
+    methodExists: (p) => queries.methodExists(p.method),
+    countryExists: (p) => queries.countryExists(p.cc),
+    cityExists: (p) => queries.cityExists(p.cc, p.city),
+    events: (p) => queries.events(p),
+    ipAddresses: (p) => queries.ipAddresses(p),
+    numbers: (p) => queries.numbers(p),
+    credentials: (p) => queries.credentials(p),
+    userAgents: (p) => queries.userAgents(p),
+    methods: () => queries.methods(),
+    stats: (p) => queries.stats(p.hours, p.nowUs),
+    overview: (p) => queries.overview(p.nowUs, p.limit),
+    check: (p) => queries.check(p.query, p.nowUs),
+    apiban: (p) => queries.apiban(p.after, p.windowStartUs, p.verified),
+  },
+  streams: {
+    compatList: (p) => compatListBody(p.kind, queries.openCompatList(p.kind)),
+    ipset: (p) => ipsetBody(queries.openIpset(p.family)),
+    blocklist: (p) => blocklistBody(queries.openBlocklist(p.query, p.nowUs), p.query.format, p.query.names, p.nowUs),
+  },
+  notes: {
+    exclusions: (lists) => queries.setExcluded(lists),
+  },
+  onClose: () => queries.close(),
 });

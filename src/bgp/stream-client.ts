@@ -4,6 +4,7 @@
  */
 import { SseDecoder } from '../client/sse.js';
 import type { Startable } from '../lifecycle.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** One entry as the stream sends it. */
 export interface StreamEntry {
@@ -68,7 +69,7 @@ export function createStreamClient(init: StreamClientInit): Startable & { readon
       const body = await res.text().catch(() => '');
       // A position the server cannot read: start over from a snapshot rather than retry it forever.
       if (res.status === 400) lastSeq = null;
-      throw new Error(`HTTP ${res.status} ${body.slice(0, 200)}`);
+      throw new SipwardenError(ERROR_CODES.API_REQUEST_FAILED, `HTTP ${res.status} ${body.slice(0, 200)}`);
     }
     init.handlers.state(true);
     const text = new TextDecoder();
@@ -98,7 +99,7 @@ export function createStreamClient(init: StreamClientInit): Startable & { readon
         pending = [];
       }
     }
-    throw new Error('stream ended');
+    throw new SipwardenError(ERROR_CODES.API_UNREACHABLE, 'stream ended');
   }
 
   return {

@@ -158,7 +158,7 @@ async function probeUnixDgram(path: string): Promise<void> {
   const sock = unixDgram.createSocket('unix_dgram');
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no answer from the socket within 2 s')), 2000);
+      const timer = setTimeout(() => reject(new SipwardenError(ERROR_CODES.SINK_OPEN_FAILED, 'no answer from the socket within 2 s')), 2000);
       sock.on('error', (err: Error) => {
         clearTimeout(timer);
         reject(err);

@@ -8,7 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { displayFlag, getopt, type OptSpec } from './getopt.js';
 import { helpText } from './help.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ERROR_CODES, SipwardenError } from '../errors.js';
 import { formatEndpoint, type Endpoint } from '../lifecycle.js';
 import { VERSION } from '../version.js';
 import { isLoopback } from '../net/ip.js';
@@ -193,7 +193,12 @@ function typeName(v: unknown): string {
 }
 
 /** A default config path that exists but cannot be read: skipped with this warning. */
-class UnreadableDefault extends Error {}
+class UnreadableDefault extends SipwardenError {
+  constructor(message: string) {
+    super(ERROR_CODES.CONFIG_INVALID, message, 2);
+    this.name = 'UnreadableDefault';
+  }
+}
 
 function parseTomlFile(file: string, label: string, explicit: boolean, cwd: string): Layer | null {
   let text: string;

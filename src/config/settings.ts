@@ -6,9 +6,15 @@ import { resolve } from 'node:path';
 import type { Endpoint } from '../lifecycle.js';
 import { DEFAULT_LIMITS, FIREWALL_BACKENDS, FIREWALL_SCOPES, LOG_FORMATS, P2P_ENGINES, P2P_SHARE_MODES, PROFILES, type Config } from './types.js';
 import { parseCidr, formatCidr, parseEndpoint, normalizeIp, ipFamily } from '../net/ip.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** Thrown by value parsers; the loader adds the flag/variable/file:line. */
-export class BadValue extends Error {}
+export class BadValue extends SipwardenError {
+  constructor(message: string) {
+    super(ERROR_CODES.CONFIG_INVALID, message, 2);
+    this.name = 'BadValue';
+  }
+}
 
 /** Settings that are plain Config fields (everything except `sources`). */
 export type SettingKey = Exclude<keyof Config, 'sources' | 'configFile' | 'configFileOrigin' | 'dbFileOrigin'>;

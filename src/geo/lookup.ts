@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Reader, type Response } from 'mmdb-lib';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** What one address resolves to; every field null when unknown. */
 export interface GeoInfo {
@@ -41,9 +42,9 @@ export function geoPathsOf(geoipDb: string | null, asnDb: string | null): GeoPat
 }
 
 /** A database file that cannot be used; `message` names the path and the cause. */
-export class GeoDatabaseError extends Error {
+export class GeoDatabaseError extends SipwardenError {
   constructor(readonly kind: 'geoip' | 'asn', readonly path: string, cause: string) {
-    super(`cannot use ${path}: ${cause}`);
+    super(ERROR_CODES.GEO_DATABASE_INVALID, `cannot use ${path}: ${cause}`, 2);
     this.name = 'GeoDatabaseError';
   }
 }

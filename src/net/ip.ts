@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from '../lifecycle.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** Parses an IPv4 dotted quad (already validated by isIP) into 4 bytes. */
 function v4Bytes(text: string): Uint8Array {
@@ -255,7 +256,7 @@ export function createIpMatcher(cidrs: readonly string[]): IpMatcher {
   const v6: Cidr[] = [];
   for (const text of cidrs) {
     const c = parseCidr(text);
-    if (!c) throw new TypeError(`invalid CIDR: ${text}`);
+    if (!c) throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, `invalid CIDR: ${text}`, 2);
     if (c.family === 4) {
       const net = ((c.bytes[0]! << 24) | (c.bytes[1]! << 16) | (c.bytes[2]! << 8) | c.bytes[3]!) >>> 0;
       let set = v4ByPrefix.get(c.prefix);

@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Endpoint } from '../lifecycle.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** Default P2P port (SentryPeer's 4222). */
 export const DEFAULT_P2P_PORT = 4222;
@@ -47,7 +48,7 @@ export function parseBootstrap(text: string): BootstrapTarget {
     }
   }
   if (!host || !Number.isInteger(port) || port < 1 || port > 65535 || /[\s/]/.test(host)) {
-    throw new Error(`not a multiaddr or host[:port]: ${text}`);
+    throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, `not a multiaddr or host[:port]: ${text}`, 2);
   }
   return { text: t, addr: null, host, port, peerId: null };
 }

@@ -2,6 +2,7 @@ import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { Ed25519PrivateKey, PrivateKey } from '@libp2p/interface';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** File name of the node's libp2p identity inside the data dir. */
 export const IDENTITY_FILE = 'p2p-identity.key';
@@ -24,7 +25,7 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<Ed25519Priv
     await rename(tmp, path);
     return created;
   }
-  if (key.type !== 'Ed25519') throw new Error(`${path}: identity key is ${key.type}, expected Ed25519`);
+  if (key.type !== 'Ed25519') throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, `${path}: identity key is ${key.type}, expected Ed25519`);
   // Tighten a key file someone loosened; the identity is the node's signing key.
   await chmod(path, 0o600).catch(() => undefined);
   return key;

@@ -38,6 +38,7 @@ import {
 import { fetchPage, MAX_PAGE, serveSync, SYNC_PROTOCOL } from './sync.js';
 import type { RecordPager } from '../store/peer-records.js';
 import type { PeerInfo } from './types.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** A running P2P node: a Sink for local events plus what `/api/v1/peers` shows. */
 export interface P2pNode extends Sink {
@@ -472,7 +473,7 @@ export function createP2pNode(init: P2pNodeInit): P2pNode {
             const n = await serveSync(stream, pager!, nowUs, signal);
             logger.debug({ records: n }, 'served catch-up page');
           } catch (err) {
-            stream.abort(err instanceof Error ? err : new Error(String(err)));
+            stream.abort(err instanceof Error ? err : new SipwardenError(ERROR_CODES.INTERNAL, String(err)));
             logger.debug({ err }, 'catch-up serve failed');
           }
         },

@@ -9,6 +9,7 @@ import type { P2pShareMode } from '../config/types.js';
 import { parseEventTimestamp, type CapturedAuth, type HoneypotEvent } from '../events/event.js';
 import { toJsonLogRecord, type JsonLogRecord } from '../events/json-log.js';
 import { escapeAttackerText } from '../log.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** Gossip topic. */
 export const TOPIC = 'sipwarden/bad-actors/1';
@@ -51,7 +52,7 @@ export interface RecordSigner {
 
 /** Builds a signer from the raw libp2p Ed25519 private key (64 bytes: seed then public key). */
 export function createRecordSigner(peerId: string, rawPrivateKey: Uint8Array): RecordSigner {
-  if (rawPrivateKey.byteLength !== 64) throw new Error('expected a 64-byte Ed25519 libp2p private key');
+  if (rawPrivateKey.byteLength !== 64) throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, 'expected a 64-byte Ed25519 libp2p private key');
   const key = createPrivateKey({
     key: {
       kty: 'OKP',

@@ -7,6 +7,7 @@ import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import { MAX_RECORD_BYTES } from './record.js';
 import { RECORD_CHUNK as CHUNK, type RecordPager } from '../store/peer-records.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 export const SYNC_PROTOCOL = '/sipwarden/bad-actors-sync/1.0.0';
 /** Largest page a request may ask for. */
@@ -49,7 +50,7 @@ export async function serveSync(stream: Stream, pager: RecordPager, nowUs: () =>
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES });
   const req = parseSyncRequest((await lp.read({ signal })).subarray());
   if (!req) {
-    stream.abort(new Error('bad sync request'));
+    stream.abort(new SipwardenError(ERROR_CODES.P2P_RECORD_INVALID, 'bad sync request'));
     return 0;
   }
   let cursor = req.after !== null ? Number(req.after) : pager.cursorAt(nowUs() - FIRST_SYNC_WINDOW_US);
@@ -90,14 +91,14 @@ export async function fetchPage(
   await lp.write(new TextEncoder().encode(JSON.stringify(req)), { signal });
   let count = 0;
   for (;;) {
-    if (count > req.limit) throw new Error('peer sent more records than asked for');
+    if (count > req.limit) throw new SipwardenError(ERROR_CODES.P2P_RECORD_INVALID, 'peer sent more records than asked for');
     const frame = (await lp.read({ signal })).subarray();
     // The final frame is the only one without an envelope; `{"next"` is how ours starts.
     if (frame.byteLength < 64 && frame[2] === 0x6e /* n */) {
       const v = JSON.parse(Buffer.from(frame).toString('utf8')) as { next?: unknown };
       if ('next' in v) {
         const next = typeof v.next === 'string' || typeof v.next === 'number' ? String(v.next) : null;
-        await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')));
+        await stream.close({ signal }).catch(() => stream.abort(new SipwardenError(ERROR_CODES.INTERNAL, 'close failed')));
         return { count, next };
       }
     }

@@ -4,6 +4,7 @@ import type { HoneypotEvent } from '../events/event.js';
 import { toJsonLogLine } from '../events/json-log.js';
 import { observerModule, type BatchObserver, type BatchObserverModule, type ObserverContext } from '../store/observers.js';
 import { notStoredLine, type NotStoredSummary } from '../store/shed.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** Options of the JSON-log observer (structured-cloneable: it is built in the store's writer thread). */
 export interface JsonLogOptions {
@@ -191,7 +192,7 @@ export function createJsonLogObserver(options: JsonLogOptions, context: Observer
         if (fd === null) fd = open();
         while (off < chunk.buf.length) {
           const n = writeSync(fd, chunk.buf, off, chunk.buf.length - off);
-          if (n <= 0) throw new Error('short write');
+          if (n <= 0) throw new SipwardenError(ERROR_CODES.SINK_DELIVERY_FAILED, 'short write');
           off += n;
         }
       } catch (err) {

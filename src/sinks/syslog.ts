@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { constants as osConstants, hostname as osHostname } from 'node:os';
 import unixDgram, { type UnixDgramSocket } from 'unix-dgram';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ERROR_CODES, SipwardenError } from '../errors.js';
 import type { HoneypotEvent } from '../events/event.js';
 import { escapeAttackerText, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -185,9 +185,9 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
           // inode) is picked up without reconnecting. The native callback runs synchronously.
           sock.send(buf, 0, buf.length, path, (err?: Error) => {
             if (!err) return;
-            // sendto reports EAGAIN as a negative errno; connected send() as 'congestion'.
+            // sendto reports EAGAIN as a negative errno; unix-dgram marks a congested connected send() with code 1.
             const code = (err as { code?: unknown }).code;
-            const busy = err.message === 'congestion' || code === -osConstants.errno.EAGAIN || code === -osConstants.errno.ENOBUFS;
+            const busy = code === 1 || code === -osConstants.errno.EAGAIN || code === -osConstants.errno.ENOBUFS;
             out = busy ? CONGESTED : err;
           });
           return out;
@@ -264,9 +264,9 @@ export function createSyslogSink(init: SyslogSinkInit): Sink {
       for (let delay = 1; err === CONGESTED && waited < CONGESTION_GIVE_UP_MS; delay = Math.min(delay * 2, 50)) {
         await new Promise((r) => setTimeout(r, delay));
         waited += delay;
-        err = t === transport ? t.send(buf) : new Error('syslog target reopened');
+        err = t === transport ? t.send(buf) : new SipwardenError(ERROR_CODES.SINK_DELIVERY_FAILED, 'syslog target reopened');
       }
-      if (err === CONGESTED) err = new Error(`syslog socket full (EAGAIN) for ${CONGESTION_GIVE_UP_MS} ms`);
+      if (err === CONGESTED) err = new SipwardenError(ERROR_CODES.SINK_DELIVERY_FAILED, `syslog socket full (EAGAIN) for ${CONGESTION_GIVE_UP_MS} ms`);
       if (err) {
         fail(err, batch.length - i);
         return;

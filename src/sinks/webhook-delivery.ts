@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { OutboxRow, WebhookOutbox } from '../store/outbox.js';
 import { APP_NAME, VERSION } from '../version.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** OAuth2 client-credentials settings. */
 export interface WebhookOAuth2 {
@@ -98,7 +99,12 @@ export function errText(err: unknown): string {
   return String(err);
 }
 
-class TokenError extends Error {}
+class TokenError extends SipwardenError {
+  constructor(message: string) {
+    super(ERROR_CODES.SINK_DELIVERY_FAILED, message);
+    this.name = 'TokenError';
+  }
+}
 
 /**
  * Creates the delivery loop over `outbox` (the store's typed webhook outbox).

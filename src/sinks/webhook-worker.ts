@@ -9,6 +9,8 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openWebhookOutbox, type WebhookOutboxConnection } from '../store/outbox.js';
 import { createDelivery, errText, type Delivery, type DeliverySettings } from './webhook-delivery.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
+import { serve } from '../rpc/index.js';
 
 /** Data the main thread hands the worker. */
 export interface WebhookWorkerData extends DeliverySettings {
@@ -18,20 +20,26 @@ export interface WebhookWorkerData extends DeliverySettings {
   niceThread: boolean;
 }
 
-/** Main → worker messages. */
-export type ToWebhookWorker = { type: 'added'; n: number } | { type: 'stop' };
-
-/** Worker → main messages. */
-export type FromWebhookWorker =
-  | { type: 'ready' }
-  | { type: 'init-failed'; message: string }
-  | { type: 'metrics'; delivered: number; errors: number; dropped: number; pending: number | null; dead: number | null }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string }
-  | { type: 'stopped' };
+/** The delivery thread's method map, shared by both sides through `src/rpc/`. */
+export interface WebhookProtocol {
+  calls: {
+    /** Resolves once delivery runs; rejects with `SW_STORE_OPEN_FAILED` if the thread could not open the database. */
+    ready: { params: undefined; result: null };
+    /** Gives in-flight requests ≤1 s, deletes delivered rows, posts the last metrics; the thread then ends. */
+    stop: { params: undefined; result: null };
+  };
+  streams: Record<never, never>;
+  /** `added`: rows were committed to the outbox (the count since the last wake-up). */
+  toWorker: { added: number };
+  fromWorker: {
+    /** Coalesced metric deltas (counters) and latest values (gauges; null: unchanged). */
+    metrics: { delivered: number; errors: number; dropped: number; pending: number | null; dead: number | null };
+    log: { level: 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string };
+  };
+}
 
 const port = parentPort!;
 const data = workerData as WebhookWorkerData;
-const send = (m: FromWebhookWorker): void => port.postMessage(m);
 
 /** How often coalesced metric updates are posted (deliveries can run at thousands per second). */
 const METRICS_EVERY_MS = 50;
@@ -48,7 +56,7 @@ function flushMetrics(): void {
     metricsTimer = null;
   }
   if (!delivered && !errors && !dropped && pending === null && dead === null) return;
-  send({ type: 'metrics', delivered, errors, dropped, pending, dead });
+  server.notify('metrics', { delivered, errors, dropped, pending, dead });
   delivered = errors = dropped = 0;
   pending = dead = null;
 }
@@ -80,6 +88,36 @@ if (data.niceThread) lowerPriority();
 
 let outbox: WebhookOutboxConnection | undefined;
 let delivery: Delivery | undefined;
+let initError: string | null = null;
+let stopping = false;
+
+const server = serve<WebhookProtocol>(port, {
+  calls: {
+    ready: () => {
+      if (initError !== null) throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, initError);
+      return null;
+    },
+    stop: async () => {
+      if (!delivery || stopping) return null;
+      stopping = true;
+      try {
+        await delivery.stop();
+      } finally {
+        flushMetrics();
+        try { outbox!.close(); } catch { /* nothing left to do */ }
+        // The answer is posted before the port closes; then the thread ends.
+        setImmediate(() => port.close());
+      }
+      return null;
+    },
+  },
+  notes: {
+    added: (n) => {
+      if (delivery && !stopping) delivery.added(n);
+    },
+  },
+});
+
 try {
   outbox = openWebhookOutbox(data.path);
   delivery = createDelivery(outbox, data, {
@@ -88,27 +126,11 @@ try {
     dropped: (n) => { dropped += n; metricsChanged(); },
     pending: (v) => { pending = v; metricsChanged(); },
     dead: (v) => { dead = v; metricsChanged(); },
-    log: (level, obj, msg) => send({ type: 'log', level, obj, msg }),
+    log: (level, obj, msg) => server.notify('log', { level, obj, msg }),
   });
   delivery.start();
-  send({ type: 'ready' });
 } catch (err) {
   try { outbox?.close(); } catch { /* already failing */ }
-  send({ type: 'init-failed', message: errText(err) });
+  delivery = undefined;
+  initError = errText(err);
 }
-
-let stopping = false;
-port.on('message', (m: ToWebhookWorker) => {
-  if (!delivery || stopping) return;
-  if (m.type === 'added') {
-    delivery.added(m.n);
-  } else if (m.type === 'stop') {
-    stopping = true;
-    void delivery.stop().finally(() => {
-      flushMetrics();
-      try { outbox!.close(); } catch { /* nothing left to do */ }
-      send({ type: 'stopped' });
-      port.close();
-    });
-  }
-});

@@ -3,7 +3,9 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EventStore } from '../store/types.js';
 import { createDelivery, type Delivery, type DeliveryReport, type WebhookOAuth2 } from './webhook-delivery.js';
-import type { FromWebhookWorker, ToWebhookWorker, WebhookWorkerData } from './webhook-worker.js';
+import type { WebhookProtocol, WebhookWorkerData } from './webhook-worker.js';
+import { RpcClient, RpcError } from '../rpc/index.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 import type { Sink } from './types.js';
 
 export { webhookBody } from '../store/outbox.js';
@@ -77,7 +79,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   const errors = metrics.sinkErrors.labels({ sink: SINK });
   const dropped = metrics.sinkDropped.labels({ sink: SINK });
   const url = new URL(init.url);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`webhook URL must be http(s): ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SipwardenError(ERROR_CODES.CONFIG_INVALID, `webhook URL must be http(s): ${url.protocol}`, 2);
 
   const report: DeliveryReport = {
     delivered: (n) => delivered.inc(n),
@@ -92,7 +94,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   let stopped = false;
   /** Main-thread loop (`:memory:` store, or the worker could not start). */
   let local: Delivery | null = null;
-  let worker: Worker | null = null;
+  let worker: RpcClient<WebhookProtocol> | null = null;
   let restartTimer: NodeJS.Timeout | null = null;
   let addedSinceWake = 0;
   let wakeScheduled = false;
@@ -118,7 +120,7 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
     addedSinceWake = 0;
     if (!started || stopped || n === 0) return;
     if (local) local.added(n);
-    else worker?.postMessage({ type: 'added', n } satisfies ToWebhookWorker);
+    else worker?.notify('added', n);
   }
 
   function startLocal(): void {
@@ -130,36 +132,37 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
   function startWorker(): Promise<boolean> {
     const data: WebhookWorkerData = { ...settings, path: store.path, niceThread: true };
     const w = spawnWorker(data);
-    worker = w;
+    const rpc = new RpcClient<WebhookProtocol>(w, {
+      notes: {
+        metrics: (m) => {
+          if (m.delivered) delivered.inc(m.delivered);
+          if (m.errors) errors.inc(m.errors);
+          if (m.dropped) dropped.inc(m.dropped);
+          if (m.pending !== null) metrics.webhookPending.set(m.pending);
+          if (m.dead !== null) metrics.webhookDead.set(m.dead);
+        },
+        log: (m) => logger[m.level](m.obj, m.msg),
+      },
+    });
+    worker = rpc;
     return new Promise<boolean>((resolve) => {
       let ready = false;
-      w.on('message', (m: FromWebhookWorker) => {
-        switch (m.type) {
-          case 'ready':
-            ready = true;
-            resolve(true);
-            break;
-          case 'init-failed':
-            logger.error({ err: m.message }, 'webhook delivery thread could not open the database; delivering on the main thread');
-            resolve(false);
-            break;
-          case 'metrics':
-            if (m.delivered) delivered.inc(m.delivered);
-            if (m.errors) errors.inc(m.errors);
-            if (m.dropped) dropped.inc(m.dropped);
-            if (m.pending !== null) metrics.webhookPending.set(m.pending);
-            if (m.dead !== null) metrics.webhookDead.set(m.dead);
-            break;
-          case 'log':
-            logger[m.level](m.obj, m.msg);
-            break;
-          case 'stopped':
-            break;
-        }
-      });
+      rpc.call('ready', undefined).then(
+        () => {
+          ready = true;
+          resolve(true);
+        },
+        (err: unknown) => {
+          // A thread that could not open the database says so; one that died before answering just exited.
+          if (err instanceof RpcError && err.code === ERROR_CODES.STORE_OPEN_FAILED) {
+            logger.error({ err: err.message }, 'webhook delivery thread could not open the database; delivering on the main thread');
+          }
+          resolve(false);
+        },
+      );
       w.on('error', (err) => logger.error({ err: err.message }, 'webhook delivery thread failed'));
       w.on('exit', (code) => {
-        if (worker === w) worker = null;
+        if (worker === rpc) worker = null;
         if (!ready) {
           resolve(false);
           return;
@@ -205,8 +208,8 @@ export function createWebhookSink(init: WebhookSinkInit): Sink {
       const w = worker;
       if (w) {
         // The thread gives in-flight requests ≤1 s, deletes delivered rows, posts its last metrics, then exits.
-        const exited = new Promise<void>((r) => w.once('exit', () => r()));
-        w.postMessage({ type: 'stop' } satisfies ToWebhookWorker);
+        const exited = w.exited;
+        w.call('stop', undefined).catch(() => undefined);
         let t: NodeJS.Timeout | undefined;
         const late = new Promise<'late'>((r) => {
           t = setTimeout(() => r('late'), WORKER_STOP_MS);

@@ -1,5 +1,6 @@
 import type { HoneypotEvent } from '../events/event.js';
 import type { NotStoredSummary } from './shed.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
 
 /** What an observer reports back, per sink label: `sipwarden_sink_{delivered,dropped,errors}_total{sink}`. */
 export type ObserverCount = 'delivered' | 'dropped' | 'errors';
@@ -50,7 +51,7 @@ export interface BatchObserverModule<O = unknown> {
  * `import.meta.url`): the export name is the function's own name, the options are typed by its first parameter.
  */
 export function observerModule<O>(sink: string, moduleUrl: string, factory: ObserverFactory<O>, options: O): BatchObserverModule<O> {
-  if (!factory.name) throw new TypeError('observerModule: the factory must be a named, exported function');
+  if (!factory.name) throw new SipwardenError(ERROR_CODES.INTERNAL, 'observerModule: the factory must be a named, exported function');
   return { sink, module: moduleUrl, exportName: factory.name, options };
 }
 
@@ -58,7 +59,7 @@ export function observerModule<O>(sink: string, moduleUrl: string, factory: Obse
 export async function loadObserverModule(reg: BatchObserverModule, context: ObserverContext): Promise<BatchObserver> {
   const mod = (await import(reg.module)) as Record<string, unknown>;
   const factory = mod[reg.exportName];
-  if (typeof factory !== 'function') throw new Error(`batch observer module ${reg.module} has no function export ${reg.exportName}`);
+  if (typeof factory !== 'function') throw new SipwardenError(ERROR_CODES.INTERNAL, `batch observer module ${reg.module} has no function export ${reg.exportName}`);
   return (factory as ObserverFactory<unknown>)(reg.options, context);
 }
 

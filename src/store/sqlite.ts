@@ -13,7 +13,8 @@ import { peerRecordsOn, type PeerRecords } from './peer-records.js';
 import { createBlockSetSource, type BlockSetStoreSource } from './block-set-source.js';
 import type { BatchHook, CommitListener, EventStore, NumberClassifier } from './types.js';
 import { ShedAccounting, type NotStoredSummary, type ShedReason, type ShedTally } from './shed.js';
-import type { FromWorker, ToWorker, WriterWorkerData } from './writer-worker.js';
+import type { WriterProtocol, WriterWorkerData } from './writer-worker.js';
+import { RpcClient, RpcError } from '../rpc/index.js';
 import { enrichEvents, GeoLookup, type GeoPaths } from '../geo/lookup.js';
 
 export type { CommitListener } from './types.js';
@@ -156,71 +157,40 @@ async function workerBackend(
   } else {
     worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data, name: 'sipwarden-store-writer' });
   }
-  let nextId = 1;
-  const pending = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
-  let closed: (() => void) | undefined;
-  let dead: Error | undefined;
-  const failAll = (err: Error): void => {
-    dead = err;
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-    closed?.();
-  };
-  const ready = new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: FromWorker) => {
-      switch (m.type) {
-        case 'ready': resolve(); break;
-        case 'init-failed': reject(new Error(m.message)); break;
-        case 'done': pending.get(m.id)?.resolve({ ids: m.ids, seconds: m.seconds } as never); pending.delete(m.id); break;
-        case 'failed': {
-          const e = Object.assign(new Error(m.message), { code: m.code });
-          pending.get(m.id)?.reject(e); pending.delete(m.id); break;
-        }
-        case 'result':
-          if (m.error !== null) pending.get(m.id)?.reject(new Error(m.error));
-          else pending.get(m.id)?.resolve(m.value as never);
-          pending.delete(m.id);
-          break;
-        case 'log': logger[m.level](m.obj, m.msg); break;
-        case 'counts': for (const c of m.counts) onCount(c.sink, c.kind, c.n); break;
-        case 'closed': closed?.(); break;
-      }
-    });
-    worker.on('error', (err) => { reject(err); failAll(err); });
-    worker.on('exit', (code) => { const e = new Error(`store writer thread exited (${code})`); reject(e); failAll(e); });
+  const rpc = new RpcClient<WriterProtocol>(worker, {
+    notes: {
+      log: (m) => logger[m.level](m.obj, m.msg),
+      counts: (counts) => {
+        for (const c of counts) onCount(c.sink, c.kind, c.n);
+      },
+    },
   });
-  await ready;
-  const call = <T>(msg: ToWorker & { id: number }): Promise<T> => {
-    if (dead) return Promise.reject(dead);
-    return new Promise<T>((resolve, reject) => {
-      pending.set(msg.id, { resolve: resolve as (v: never) => void, reject });
-      worker.postMessage(msg);
-    });
-  };
+  // A crash is reported through the pending calls (SW_WORKER_EXITED); the 'error' event only needs a listener.
+  worker.on('error', () => undefined);
+  await rpc.call('ready', undefined);
   return {
-    write: (events, observeFrom, tally) => call({ type: 'batch', id: nextId++, events, observeFrom, tally }),
-    observe(events) {
-      if (!dead) worker.postMessage({ type: 'observe', events } satisfies ToWorker);
-    },
-    summary(summary) {
-      if (!dead) worker.postMessage({ type: 'summary', summary } satisfies ToWorker);
-    },
-    reopen() {
-      if (!dead) worker.postMessage({ type: 'reopen' } satisfies ToWorker);
-    },
-    geoReload: () => call<string | null>({ type: 'geo-reload', id: nextId++ }),
-    pragma: (pragma) => call({ type: 'pragma', id: nextId++, pragma }),
-    retention: () => call({ type: 'retention', id: nextId++ }),
+    // Events go by structured clone exactly once, as before: the helper adds only a small envelope per batch.
+    write: (events, observeFrom, tally) => rpc.call('batch', { events, observeFrom, tally }),
+    observe: (events) => rpc.notify('observe', events),
+    summary: (summary) => rpc.notify('summary', summary),
+    reopen: () => rpc.notify('reopen', null),
+    geoReload: () => rpc.call('geoReload', undefined),
+    pragma: (pragma) => rpc.call('pragma', { pragma }),
+    retention: () => rpc.call('retention', undefined),
     async close() {
-      if (dead) return;
-      const done = new Promise<void>((r) => { closed = r; });
-      worker.postMessage({ type: 'close' } satisfies ToWorker);
+      if (!rpc.alive) return;
       const t = setTimeout(() => void worker.terminate(), 5000);
-      await done;
+      await rpc.call('close', undefined).catch(() => undefined);
       clearTimeout(t);
       await worker.terminate().catch(() => undefined);
     },
   };
+}
+
+/** The sqlite error code of a failed write (carried in the details when the batch failed in the writer thread). */
+function sqliteCode(err: unknown): unknown {
+  if (err instanceof RpcError) return err.details?.['sqlite'] ?? null;
+  return (err as { code?: unknown } | null)?.code ?? null;
 }
 
 /**
@@ -406,9 +376,8 @@ export function createSqliteStore(init: SqliteStoreInit): SqliteEventStore {
         const now = Date.now();
         if (now - lastErrorLog >= 60_000) {
           lastErrorLog = now;
-          const e = err as Error & { code?: string };
           log.error(
-            { code: ERROR_CODES.STORE_WRITE_FAILED, sqlite: e.code, err: e.message, queued: queued + batch.length },
+            { code: ERROR_CODES.STORE_WRITE_FAILED, sqlite: sqliteCode(err), err: (err as Error).message, queued: queued + batch.length },
             'store write failed; retrying with backoff (capture continues)',
           );
         }

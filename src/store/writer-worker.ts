@@ -13,6 +13,8 @@ import { ObserverSet, type BatchObserverModule, type ObserverCount } from './obs
 import { createOutboxHook } from './outbox.js';
 import type { NotStoredSummary, ShedTally } from './shed.js';
 import { enrichEvents, GeoLookup, type GeoPaths } from '../geo/lookup.js';
+import { ERROR_CODES, SipwardenError } from '../errors.js';
+import { RpcError, serve } from '../rpc/index.js';
 
 /** Data the main thread hands the worker. */
 export interface WriterWorkerData {
@@ -25,38 +27,42 @@ export interface WriterWorkerData {
   geo: GeoPaths | null | undefined;
 }
 
-/** Main → worker messages. */
-export type ToWorker =
-  /**
-   * Commit `events` and add `tally` (events without rows) to the aggregates; the events from `observeFrom` on are
-   * shown to the observers first (retries pass the length).
-   */
-  | { type: 'batch'; id: number; events: HoneypotEvent[]; observeFrom: number; tally: ShedTally | null }
-  /** Write the JSON log's summary line of events that were not stored. */
-  | { type: 'summary'; summary: NotStoredSummary }
-  /** Show events to the observers without committing them (the store is failing and retrying an older batch). */
-  | { type: 'observe'; events: HoneypotEvent[] }
-  | { type: 'reopen' }
-  /** SIGHUP: reopen the GeoIP/ASN databases (answered with a `result`: null, or why the old ones stay). */
-  | { type: 'geo-reload'; id: number }
-  | { type: 'pragma'; id: number; pragma: string }
-  | { type: 'retention'; id: number }
-  | { type: 'close' };
-
-/** Worker → main messages. */
-export type FromWorker =
-  | { type: 'ready' }
-  | { type: 'init-failed'; message: string }
-  | { type: 'done'; id: number; ids: number[]; seconds: number }
-  | { type: 'failed'; id: number; message: string; code: string | null }
-  | { type: 'result'; id: number; value: unknown; error: string | null }
-  | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
-  | { type: 'counts'; counts: { sink: string; kind: ObserverCount; n: number }[] }
-  | { type: 'closed' };
+/**
+ * The writer thread's method map, shared by both sides through `src/rpc/`. A failed batch rejects with
+ * `SW_STORE_WRITE_FAILED` and the sqlite error code in `details.sqlite`.
+ */
+export interface WriterProtocol {
+  calls: {
+    /** Resolves once the thread has opened the database and loaded its hooks and observers. */
+    ready: { params: undefined; result: null };
+    /**
+     * Commit `events` and add `tally` (events without rows) to the aggregates; the events from `observeFrom` on are
+     * shown to the observers first (retries pass the length).
+     */
+    batch: { params: { events: HoneypotEvent[]; observeFrom: number; tally: ShedTally | null }; result: { ids: number[]; seconds: number } };
+    /** SIGHUP: reopen the GeoIP/ASN databases; null, or why the old ones stay. */
+    geoReload: { params: undefined; result: string | null };
+    pragma: { params: { pragma: string }; result: unknown };
+    retention: { params: undefined; result: number };
+    /** Stops retention and observers and closes the database; the thread then ends. */
+    close: { params: undefined; result: null };
+  };
+  streams: Record<never, never>;
+  toWorker: {
+    /** Show events to the observers without committing them (the store is failing and retrying an older batch). */
+    observe: HoneypotEvent[];
+    /** Write the JSON log's summary line of events that were not stored. */
+    summary: NotStoredSummary;
+    reopen: null;
+  };
+  fromWorker: {
+    log: { level: 'info' | 'warn'; obj: object; msg: string };
+    counts: { sink: string; kind: ObserverCount; n: number }[];
+  };
+}
 
 const port = parentPort!;
 const data = workerData as WriterWorkerData;
-const send = (m: FromWorker): void => port.postMessage(m);
 
 let db: Database.Database;
 let writer: BatchWriter;
@@ -70,7 +76,7 @@ let counts: { sink: string; kind: ObserverCount; n: number }[] = [];
 function observe(events: readonly HoneypotEvent[]): void {
   observers.observe(events);
   if (counts.length > 0) {
-    send({ type: 'counts', counts });
+    server.notify('counts', counts);
     counts = [];
   }
 }
@@ -87,73 +93,65 @@ async function init(): Promise<void> {
     db,
     retentionDays: data.retentionDays,
     log: {
-      info: (obj, msg) => send({ type: 'log', level: 'info', obj, msg }),
-      warn: (obj, msg) => send({ type: 'log', level: 'warn', obj, msg }),
+      info: (obj, msg) => server.notify('log', { level: 'info', obj, msg }),
+      warn: (obj, msg) => server.notify('log', { level: 'warn', obj, msg }),
     },
   });
   retention.start();
 }
 
-const ready = init().then(
-  () => send({ type: 'ready' }),
-  (err: unknown) => send({ type: 'init-failed', message: (err as Error).message }),
-);
-
-port.on('message', (m: ToWorker) => {
-  void ready.then(async () => {
-    switch (m.type) {
-      case 'batch': {
-        // Geo fields first, so the observers (JSON log) see them too; a retried batch is looked up again (cached).
-        if (geo !== undefined) enrichEvents(m.events, geo);
-        if (m.observeFrom < m.events.length) observe(m.observeFrom === 0 ? m.events : m.events.slice(m.observeFrom));
-        const t0 = process.hrtime.bigint();
-        try {
-          const ids = writer.write(m.events, m.tally);
-          send({ type: 'done', id: m.id, ids, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
-        } catch (err) {
-          const e = err as Error & { code?: unknown };
-          send({ type: 'failed', id: m.id, message: e.message, code: typeof e.code === 'string' ? e.code : null });
-        }
-        break;
+const server = serve<WriterProtocol>(port, {
+  calls: {
+    ready: async () => {
+      try {
+        await ready;
+      } catch (err) {
+        throw new SipwardenError(ERROR_CODES.STORE_OPEN_FAILED, (err as Error).message);
       }
-      case 'observe':
-        if (geo !== undefined) enrichEvents(m.events, geo);
-        observe(m.events);
-        break;
-      case 'summary':
-        observers.summary(m.summary);
-        break;
-      case 'reopen':
-        observers.reopen();
-        break;
-      case 'geo-reload':
-        try {
-          geo?.reload();
-          send({ type: 'result', id: m.id, value: null, error: null });
-        } catch (err) {
-          send({ type: 'result', id: m.id, value: (err as Error).message, error: null });
-        }
-        break;
-      case 'pragma':
-        try {
-          send({ type: 'result', id: m.id, value: db.pragma(m.pragma), error: null });
-        } catch (err) {
-          send({ type: 'result', id: m.id, value: null, error: (err as Error).message });
-        }
-        break;
-      case 'retention':
-        send({ type: 'result', id: m.id, value: await retention.runOnce(), error: null });
-        break;
-      case 'close':
-        await retention.stop();
-        observers.close();
-        try {
-          db.close();
-        } finally {
-          send({ type: 'closed' });
-          port.close();
-        }
-        break;
-    }
-  });
+      return null;
+    },
+    batch: (m) => {
+      // Geo fields first, so the observers (JSON log) see them too; a retried batch is looked up again (cached).
+      if (geo !== undefined) enrichEvents(m.events, geo);
+      if (m.observeFrom < m.events.length) observe(m.observeFrom === 0 ? m.events : m.events.slice(m.observeFrom));
+      const t0 = process.hrtime.bigint();
+      try {
+        const ids = writer.write(m.events, m.tally);
+        return { ids, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+      } catch (err) {
+        const e = err as Error & { code?: unknown };
+        throw new RpcError(ERROR_CODES.STORE_WRITE_FAILED, e.message, { sqlite: typeof e.code === 'string' ? e.code : null });
+      }
+    },
+    geoReload: () => {
+      try {
+        geo?.reload();
+        return null;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+    pragma: (p) => db.pragma(p.pragma),
+    retention: () => retention.runOnce(),
+    close: async () => {
+      await retention.stop();
+      observers.close();
+      db.close();
+      // The answer is posted before the port closes, so the main thread sees it; then the thread ends.
+      setImmediate(() => port.close());
+      return null;
+    },
+  },
+  notes: {
+    observe: (events) => {
+      if (geo !== undefined) enrichEvents(events, geo);
+      observe(events);
+    },
+    summary: (summary) => observers.summary(summary),
+    reopen: () => observers.reopen(),
+  },
 });
+
+// The main thread sends nothing but `ready` before it resolved, so the other handlers may use what init() set up.
+const ready = init();
+ready.catch(() => undefined);

@@ -24,7 +24,7 @@ export interface LayerRules {
 
 /** The rules of sipwarden's src/. */
 export const LAYERS: LayerRules = {
-  shared: ['errors', 'lifecycle', 'log', 'metrics', 'version', 'text', 'events', 'net', 'config', 'client'],
+  shared: ['errors', 'lifecycle', 'log', 'metrics', 'version', 'text', 'events', 'net', 'config', 'client', 'rpc'],
   parts: ['sip', 'store', 'sinks', 'api', 'p2p', 'enforce', 'bgp', 'geo'],
   composers: ['node'],
   forbidden: [

@@ -14,7 +14,8 @@ import { escapeAttackerText } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
 import type { Sink } from '../../sinks/types.js';
 import type { OpenDhtInfo } from '../types.js';
-import type { BootstrapHost, BootstrapState, FromWorker, OpenDhtCounters, OpenDhtWorkerInit, ToWorker } from './protocol.js';
+import type { BootstrapHost, BootstrapState, OpenDhtCounters, OpenDhtProtocol, OpenDhtStarted, OpenDhtWorkerInit } from './protocol.js';
+import { RpcClient } from '../../rpc/index.js';
 import { TokenBucket } from '../rate.js';
 import { toSentryPeerValue, type SentryPeerValue } from './value.js';
 import { SipwardenError, ERROR_CODES } from '../../errors.js';
@@ -124,7 +125,7 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
   const { config, metrics, logger } = init;
   const bootstrap = opendhtBootstrapHosts(config.opendhtBootstrap, config.opendhtBootstrapPort);
   const announce = init.announce ?? true;
-  let worker: Worker | null = null;
+  let worker: RpcClient<OpenDhtProtocol> | null = null;
   let stopping: Promise<void> | null = null;
   let last: OpenDhtCounters = { received: 0, accepted: 0, rejected: {}, published: 0, publishFailed: 0, publishSkipped: {} };
   let state: BootstrapState = bootstrap.length > 0 ? 'starting' : 'none';
@@ -150,33 +151,25 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
     last = structuredClone(c);
   };
 
-  const onMessage = (m: FromWorker): void => {
-    switch (m.t) {
-      case 'value': {
-        const v = m.value;
-        if (init.isAllowedSource(v.source_ip)) {
-          metrics.opendhtValuesRejected.inc({ reason: 'allowed_source' });
-          return;
-        }
-        if (init.hasEvent(v.event_uuid)) {
-          metrics.opendhtValuesRejected.inc({ reason: 'duplicate' });
-          return;
-        }
-        metrics.opendhtValuesAccepted.inc();
-        init.onPeerEvent(valueToEvent(v, m.timeUs));
-        return;
-      }
-      case 'stats':
-        account(m.counters);
-        state = m.bootstrap;
-        metrics.opendhtBootstrapped.set(state === 'connected' ? 1 : 0);
-        return;
-      case 'stopped':
-        account(m.counters);
-        return;
-      default:
-        return;
+  /** An accepted value from the worker: checked against --allow and the store, then turned into an event. */
+  const onValue = (m: OpenDhtProtocol['fromWorker']['value']): void => {
+    const v = m.value;
+    if (init.isAllowedSource(v.source_ip)) {
+      metrics.opendhtValuesRejected.inc({ reason: 'allowed_source' });
+      return;
     }
+    if (init.hasEvent(v.event_uuid)) {
+      metrics.opendhtValuesRejected.inc({ reason: 'duplicate' });
+      return;
+    }
+    metrics.opendhtValuesAccepted.inc();
+    init.onPeerEvent(valueToEvent(v, m.timeUs));
+  };
+
+  const onStats = (m: OpenDhtProtocol['fromWorker']['stats']): void => {
+    account(m.counters);
+    state = m.bootstrap;
+    metrics.opendhtBootstrapped.set(state === 'connected' ? 1 : 0);
   };
 
   return {
@@ -195,42 +188,38 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
         pingIntervalMs: init.pingIntervalMs ?? 30_000,
       };
       const w = spawnWorker(data);
-      worker = w;
-      const started = await new Promise<Extract<FromWorker, { t: 'started' }>>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the OpenDHT node did not start within 10 s')), START_TIMEOUT_MS);
-        const first = (m: FromWorker): void => {
-          if (m.t === 'started') {
-            clearTimeout(timer);
-            w.off('message', first);
-            resolve(m);
-          } else if (m.t === 'failed') {
-            clearTimeout(timer);
-            w.off('message', first);
-            reject(new Error(m.message));
-          }
-        };
-        w.on('message', first);
-        w.once('error', (err) => {
+      const rpc = new RpcClient<OpenDhtProtocol>(w, { notes: { value: onValue, stats: onStats } });
+      worker = rpc;
+      // A worker that crashes before answering fails the call (SW_WORKER_EXITED); its 'error' is logged below.
+      w.on('error', (err) => logger.error({ err }, 'OpenDHT worker failed'));
+      let timer: NodeJS.Timeout | undefined;
+      const started = await Promise.race([
+        rpc.call('started', undefined),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new SipwardenError(ERROR_CODES.LISTEN_FAILED, 'the OpenDHT node did not start within 10 s')), START_TIMEOUT_MS);
+        }),
+      ]).then(
+        (s: OpenDhtStarted) => {
           clearTimeout(timer);
-          reject(err);
-        });
-      }).catch(async (err: unknown) => {
-        worker = null;
-        await w.terminate();
-        const msg = err instanceof Error ? err.message : String(err);
-        if (msg.includes(LIBRARY_FILE)) {
-          throw new SipwardenError(
-            ERROR_CODES.OPENDHT_UNAVAILABLE,
-            `--p2p-engine opendht needs the OpenDHT C library (${LIBRARY_FILE}): install the Debian package ${LIBRARY_PACKAGE}`,
-            2,
-          );
-        }
-        throw new SipwardenError(ERROR_CODES.LISTEN_FAILED, `--opendht-port ${config.opendhtPort}: ${msg}`, 1);
-      });
+          return s;
+        },
+        async (err: unknown) => {
+          clearTimeout(timer);
+          worker = null;
+          await rpc.terminate();
+          const msg = err instanceof Error ? err.message : String(err);
+          if ((err as { code?: unknown } | null)?.code === ERROR_CODES.OPENDHT_UNAVAILABLE) {
+            throw new SipwardenError(
+              ERROR_CODES.OPENDHT_UNAVAILABLE,
+              `--p2p-engine opendht needs the OpenDHT C library (${LIBRARY_FILE}): install the Debian package ${LIBRARY_PACKAGE}`,
+              2,
+            );
+          }
+          throw new SipwardenError(ERROR_CODES.LISTEN_FAILED, `--opendht-port ${config.opendhtPort}: ${msg}`, 1);
+        },
+      );
       dhtNodeId = started.dhtNodeId;
       boundPort = started.port4 || started.port6;
-      w.on('message', onMessage);
-      w.on('error', (err) => logger.error({ err }, 'OpenDHT worker failed'));
       if (announce) announceListening('opendht', `udp/${boundPort} node ${dhtNodeId}`);
       logger.info({ dhtNodeId, port: boundPort, bootstrap: bootstrap.map((b) => `${b.host}:${b.port}`), version: started.version }, 'OpenDHT node started');
     },
@@ -242,8 +231,7 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
         publishRateSkipped.inc();
         return;
       }
-      const m: ToWorker = { t: 'put', value: toSentryPeerValue(event) };
-      worker.postMessage(m);
+      worker.notify('put', toSentryPeerValue(event));
     },
     info() {
       return {
@@ -263,11 +251,11 @@ export function createOpenDhtEngine(init: OpenDhtEngineInit): OpenDhtEngine {
       if (w === null) return Promise.resolve();
       stopping = new Promise<void>((resolve) => {
         const timer = setTimeout(() => void w.terminate().finally(resolve), STOP_TIMEOUT_MS);
-        w.once('exit', () => {
+        void w.exited.then(() => {
           clearTimeout(timer);
           resolve();
         });
-        w.postMessage({ t: 'stop' } satisfies ToWorker);
+        w.call('stop', undefined).then(account, () => undefined);
       }).finally(() => {
         worker = null;
       });

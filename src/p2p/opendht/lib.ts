@@ -4,6 +4,7 @@
  * are queued by koffi onto the thread that loaded it, so none of them ever runs on the capture thread.
  */
 import koffi from 'koffi';
+import { ERROR_CODES, SipwardenError } from '../../errors.js';
 
 /** Opaque native pointer as koffi hands it back. */
 export type Ptr = unknown;
@@ -53,7 +54,7 @@ export const LIBRARY_FILE = 'libopendht-c.so.2';
 export const LIBRARY_PACKAGE = 'libopendht-c2';
 
 /**
- * Loads koffi and the C library. Throws an Error whose message names the missing piece; the caller turns it
+ * Loads koffi and the C library. Throws `SW_OPENDHT_UNAVAILABLE` naming the missing piece; the engine turns it
  * into the operator's one-line error.
  */
 export function loadOpenDht(file: string = LIBRARY_FILE): OpenDhtLib {
@@ -61,7 +62,7 @@ export function loadOpenDht(file: string = LIBRARY_FILE): OpenDhtLib {
   try {
     lib = koffi.load(file);
   } catch (err) {
-    throw new Error(`cannot load ${file} (${LIBRARY_FILE}): ${err instanceof Error ? err.message : String(err)}`);
+    throw new SipwardenError(ERROR_CODES.OPENDHT_UNAVAILABLE, `cannot load ${file} (${LIBRARY_FILE}): ${err instanceof Error ? err.message : String(err)}`, 2);
   }
 
   const InfoHashT = koffi.struct('dht_infohash', { d: koffi.array('uint8_t', 20) });

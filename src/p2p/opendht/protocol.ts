@@ -1,4 +1,4 @@
-/** Messages between the OpenDHT engine (main thread) and its worker thread. Plain data, structured-cloned. */
+/** The OpenDHT engine (main thread) and its worker thread: start data and method map. Plain data, structured-cloned. */
 import type { OpenDhtRejectReason, SentryPeerValue } from './value.js';
 
 /** A bootstrap node as `dht_runner_bootstrap` takes it. */
@@ -40,13 +40,30 @@ export interface OpenDhtCounters {
 /** Reachability of the bootstrap nodes, from pings. */
 export type BootstrapState = 'starting' | 'connected' | 'unreachable' | 'none';
 
-/** Main → worker. */
-export type ToWorker = { t: 'put'; value: SentryPeerValue } | { t: 'stop' };
+/** What the worker answers once the native node runs. */
+export interface OpenDhtStarted {
+  dhtNodeId: string;
+  port4: number;
+  port6: number;
+  version: string;
+}
 
-/** Worker → main. */
-export type FromWorker =
-  | { t: 'started'; dhtNodeId: string; port4: number; port6: number; version: string }
-  | { t: 'failed'; message: string }
-  | { t: 'value'; value: SentryPeerValue; timeUs: number }
-  | { t: 'stats'; counters: OpenDhtCounters; bootstrap: BootstrapState }
-  | { t: 'stopped'; counters: OpenDhtCounters };
+/**
+ * The worker's method map, shared by both sides through `src/rpc/`. `started` rejects with
+ * `SW_OPENDHT_UNAVAILABLE` (no C library) or `SW_LISTEN_FAILED` (the node could not start on its port).
+ */
+export interface OpenDhtProtocol {
+  calls: {
+    started: { params: undefined; result: OpenDhtStarted };
+    /** Stops the node; answers the last counters, then the thread ends. */
+    stop: { params: undefined; result: OpenDhtCounters };
+  };
+  streams: Record<never, never>;
+  /** `put`: publish one local value. */
+  toWorker: { put: SentryPeerValue };
+  fromWorker: {
+    /** An accepted value from the network. */
+    value: { value: SentryPeerValue; timeUs: number };
+    stats: { counters: OpenDhtCounters; bootstrap: BootstrapState };
+  };
+}

@@ -8,7 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { parseIp } from '../../net/ip.js';
 import { TokenBucket } from '../rate.js';
 import { loadOpenDht, type Callback, type InfoHash, type OpenDhtLib, type Ptr } from './lib.js';
-import type { BootstrapState, FromWorker, OpenDhtCounters, OpenDhtWorkerInit, PublishSkipReason, ToWorker } from './protocol.js';
+import type { BootstrapState, OpenDhtCounters, OpenDhtProtocol, OpenDhtStarted, OpenDhtWorkerInit, PublishSkipReason } from './protocol.js';
+import { ERROR_CODES, SipwardenError } from '../../errors.js';
+import { serve } from '../../rpc/index.js';
 import { BAD_ACTORS_KEY, MAX_VALUE_BYTES, parseSentryPeerValue, type OpenDhtRejectReason } from './value.js';
 
 /** OpenDHT refuses values above 64 KiB; a larger local value is counted, not sent. */
@@ -22,7 +24,6 @@ const SHUTDOWN_WAIT_MS = 3_000;
 
 const init = workerData as OpenDhtWorkerInit;
 const port = parentPort!;
-const post = (m: FromWorker): void => port.postMessage(m);
 
 const counters: OpenDhtCounters = { received: 0, accepted: 0, rejected: {}, published: 0, publishFailed: 0, publishSkipped: {} };
 const reject = (r: OpenDhtRejectReason): void => void (counters.rejected[r] = (counters.rejected[r] ?? 0) + 1);
@@ -91,11 +92,11 @@ class DhtService {
     }));
     this.runner = lib.runnerNew();
     const rc = lib.runConfig(this.runner, init.port, { peerDiscovery: init.peerDiscovery, peerPublish: init.peerDiscovery });
-    if (rc !== 0) throw new Error(`cannot start the OpenDHT node on UDP port ${init.port} (error ${rc})`);
+    if (rc !== 0) throw new SipwardenError(ERROR_CODES.LISTEN_FAILED, `cannot start the OpenDHT node on UDP port ${init.port} (error ${rc})`);
     for (const b of init.bootstrap) lib.bootstrap(this.runner, b.host, String(b.port));
     this.token = lib.listen(this.runner, this.key, this.onValue);
-    post({ t: 'started', dhtNodeId: lib.nodeId(this.runner), port4: lib.boundPort(this.runner, 4), port6: lib.boundPort(this.runner, 6), version: lib.version() });
-    this.timers.push(setInterval(() => post({ t: 'stats', counters, bootstrap: bootstrapState }), STATS_INTERVAL_MS));
+    startedInfo = { dhtNodeId: lib.nodeId(this.runner), port4: lib.boundPort(this.runner, 4), port6: lib.boundPort(this.runner, 6), version: lib.version() };
+    this.timers.push(setInterval(() => server.notify('stats', { counters, bootstrap: bootstrapState }), STATS_INTERVAL_MS));
     if (init.bootstrap.length > 0) {
       void this.pingBootstrap();
       this.timers.push(setInterval(() => void this.pingBootstrap(), init.pingIntervalMs));
@@ -140,7 +141,7 @@ class DhtService {
     if (!this.total.take()) return reject('total_rate');
     this.recent.add(v.event_uuid);
     counters.accepted++;
-    post({ t: 'value', value: v, timeUs: r.timeUs });
+    server.notify('value', { value: v, timeUs: r.timeUs });
   }
 
   put(text: string): void {
@@ -174,21 +175,32 @@ class DhtService {
 }
 
 let service: DhtService | null = null;
+let startedInfo: OpenDhtStarted | null = null;
+let startError: unknown = null;
+
+const server = serve<OpenDhtProtocol>(port, {
+  calls: {
+    started: () => {
+      if (startedInfo) return startedInfo;
+      throw startError ?? new SipwardenError(ERROR_CODES.INTERNAL, 'the OpenDHT node did not start');
+    },
+    stop: async () => {
+      await (service?.stop() ?? Promise.resolve());
+      // The answer is posted before the port closes; then the thread ends.
+      setImmediate(() => port.close());
+      return counters;
+    },
+  },
+  notes: {
+    put: (value) => service?.put(JSON.stringify(value)),
+  },
+});
+
 try {
   service = new DhtService(loadOpenDht(init.libraryFile));
   service.start();
 } catch (err) {
-  post({ t: 'failed', message: err instanceof Error ? err.message : String(err) });
+  startError = err;
+  startedInfo = null;
   service = null;
 }
-
-port.on('message', (m: ToWorker) => {
-  if (m.t === 'put') {
-    service?.put(JSON.stringify(m.value));
-  } else if (m.t === 'stop') {
-    void (service?.stop() ?? Promise.resolve()).finally(() => {
-      post({ t: 'stopped', counters });
-      port.close();
-    });
-  }
-});
