@@ -12,10 +12,8 @@ import { ConfigError } from '../errors.js';
 import type { Config } from '../config/types.js';
 import { createBgpFeed, FeedMetrics } from '../bgp/feed.js';
 import { startRelay } from '../bgp/relay.js';
-import { BLACKHOLE, routeSettingsFromConfig } from '../bgp/routes.js';
+import { routeSettingsFromConfig } from '../bgp/routes.js';
 import { apiStreamSource } from '../bgp/source.js';
-
-export { BLACKHOLE };
 
 /** What a `bgp-feed` command line asks for besides the ordinary settings. */
 export interface FeedArgs {
