@@ -86,9 +86,15 @@ export async function runBgpFeed(config: Config, args: Pick<FeedArgs, 'apiUrl' |
   if ('socket' in mode) {
     const relay = startRelay({ path: mode.socket, input: process.stdin, output: process.stdout, log });
     log(`sipwarden bgp-feed: relaying ExaBGP to the node's feed at ${mode.socket}`);
-    process.once('SIGTERM', () => relay.stop());
-    process.once('SIGINT', () => relay.stop());
+    // ExaBGP stops its processes with SIGTERM and waits for them to exit; stdin may still be open then.
+    const exit = (): void => {
+      relay.stop();
+      void relay.done.then(() => process.exit(0));
+    };
+    process.once('SIGTERM', exit);
+    process.once('SIGINT', exit);
     await relay.done;
+    process.stdin.destroy();
     return 0;
   }
 

@@ -176,11 +176,11 @@ describe('BGP blackhole feed: ExaBGP + BIRD (netns e2e)', { timeout: 540_000 }, 
     for (const side of sides) startBird(side);
     // The shipped ExaBGP configs, with this checkout's daemon as the feed (stream mode: the lab prefixes allowed).
     const streamConf = readFileSync(join(ROOT, 'deploy', 'exabgp', 'exabgp.conf'), 'utf8').replace(
-      /run [^;]+;/,
+      /^\s*run [^;]+;/m,
       `run ${process.execPath} ${MAIN} bgp-feed --api http://127.0.0.1:8082 --api-token ${TOKEN} --bgp-allow-prefix 198.51.100.0/24 --bgp-allow-prefix 2001:db8:1::/64 --bgp-metrics-listen 127.0.0.1:9179;`,
     );
     const nodeConf = readFileSync(join(ROOT, 'deploy', 'exabgp', 'exabgp-node-feed.conf'), 'utf8')
-      .replace(/run [^;]+;/, `run ${process.execPath} ${MAIN} bgp-feed --socket ${feedSocket};`)
+      .replace(/^\s*run [^;]+;/m, `run ${process.execPath} ${MAIN} bgp-feed --socket ${feedSocket};`)
       .replace(/203\.0\.113\.2\b/g, '203.0.113.6')
       .replace(/203\.0\.113\.1\b/g, '203.0.113.5');
     for (const [side, conf] of [[stream, streamConf], [node, nodeConf]] as const) {
@@ -191,7 +191,10 @@ describe('BGP blackhole feed: ExaBGP + BIRD (netns e2e)', { timeout: 540_000 }, 
       });
     }
     for (const side of sides) {
-      await waitFor(() => sh('ip', ['netns', 'exec', side.ns, 'birdc', '-s', side.birdSock, 'show', 'protocols', 'sipwarden_feed'], true).includes('Established'), 90_000, 250);
+      await waitFor(() => sh('ip', ['netns', 'exec', side.ns, 'birdc', '-s', side.birdSock, 'show', 'protocols', 'sipwarden_feed'], true).includes('Established'), 90_000, 250).catch((err: unknown) => {
+        const bird = sh('ip', ['netns', 'exec', side.ns, 'birdc', '-s', side.birdSock, 'show', 'protocols', 'all', 'sipwarden_feed'], true);
+        throw new Error(`${String(err)} (${side.name})\nBIRD:\n${bird}\nExaBGP log:\n${readFileSync(join(dir, `exabgp-${side.name}.log`), 'utf8').split('\n').slice(-30).join('\n')}`);
+      });
     }
     // The node-mode relay is connected and its feed started (the full, still empty, set sent).
     await waitFor(() => nodeMetric('sipwarden_bgp_feed_restarts_total') >= 1, 20_000, 250);
