@@ -18,7 +18,8 @@ import { checkFeedSocketPath, createFeedSocketServer, SOCKET_PATH_MAX } from '..
 import { feedMode, splitFeedArgs } from '../../src/cli/bgp-feed.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { cleanup, tempDir, waitFor } from '../helpers/daemon.js';
+import { spawn } from 'node:child_process';
+import { MAIN, cleanup, tempDir, waitFor } from '../helpers/daemon.js';
 import { add, fakeSet } from './stream-fixture.js';
 
 const SETTINGS = { nextHop4: '192.0.2.1', nextHop6: '100::1', communities: ['65535:666'], largeCommunities: [], noExport: false, aggregateMin: 0, maxRoutes: 1000, allowPrefixes: [] };
@@ -225,5 +226,26 @@ describe('feed in the node, through the relay', () => {
     await b.stop();
     assert.ok(!existsSync(path));
     cleanup(dir);
+  });
+});
+
+describe('bgp-feed --socket as a process', () => {
+  // Regression: ExaBGP stops its processes with SIGTERM and waits for them while their stdin is still open; the
+  // relay stayed up (and so did ExaBGP).
+  test('SIGTERM ends it with stdin still open', async () => {
+    const dir = tempDir('sipwarden-bgpsock-');
+    const p = spawn(process.execPath, [MAIN, 'bgp-feed', '--socket', join(dir, 'absent.sock')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    try {
+      let err = '';
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      await waitFor(() => err.includes('unavailable'), 10_000);
+      const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+      p.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5_000))]);
+      assert.equal(code, 0, err);
+    } finally {
+      if (p.exitCode === null) p.kill('SIGKILL');
+      cleanup(dir);
+    }
   });
 });
