@@ -6,15 +6,20 @@
  *   route, registerBlockStreamRoute, over an in-memory block set) against ExaBGP announcing the same routes from
  *   static configuration, in the same run.
  * - Change-to-route latency at 500 new addresses/s for 10 s: from the change entering the block set to the route
- *   in BIRD (birdc polled every 50 ms, so figures carry up to 50 ms of polling).
+ *   in BIRD (birdc polled 50 ms after each run ends, without blocking the bench, so figures carry the polling).
+ * - Both again with the feed in the node: the feed socket server (src/bgp/socket-server.ts) over the same block
+ *   set, and ExaBGP running the relay `sipwarden bgp-feed --socket`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { registerBlockStreamRoute } from '../src/api/blockstream.js';
+import { FeedMetrics } from '../src/bgp/feed.js';
+import { createFeedSocketServer } from '../src/bgp/socket-server.js';
+import { createLogger } from '../src/log.js';
 import type { BlockChange, BlockEntry, BlockSet } from '../src/enforce/blockset.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -30,7 +35,7 @@ const addr = (i: number): string => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i
  */
 const CHANGE_BASE = 65_536 + 49_152;
 const CHANGE_NET = '198.19.192.0/18';
-if (N > CHANGE_BASE || RATE * SECONDS > 16_384) throw new Error(`BENCH_BGP_ROUTES ≤ ${CHANGE_BASE} and RATE × SECONDS ≤ 16384, so the phases do not overlap`);
+if (N > CHANGE_BASE || RATE * SECONDS > 8_192) throw new Error(`BENCH_BGP_ROUTES ≤ ${CHANGE_BASE} and RATE × SECONDS ≤ 8192, so the phases do not overlap`);
 const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
 
 /** A block set in memory: `push` adds addresses (one change each) and tells the stream's readers. */
@@ -70,9 +75,8 @@ async function inside(nsR: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sipwarden-bench-bgp-'));
   const sock = join(dir, 'bird.ctl');
   const procs: ChildProcess[] = [];
-  const birdc = (...args: string[]): string =>
-    spawnSync('ip', ['netns', 'exec', nsR, 'birdc', '-s', sock, ...args], { encoding: 'utf8' }).stdout ?? '';
-  const count = (): number => Number(/(\d+) of \d+ routes/.exec(birdc('show', 'route', 'protocol', 'sipwarden_feed', 'count'))?.[1] ?? 0);
+  const birdcAsync = (...args: string[]): Promise<string> =>
+    new Promise((resolve) => execFile('ip', ['netns', 'exec', nsR, 'birdc', '-s', sock, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }, (_err, out) => resolve(out ?? '')));
   const startBird = (): ChildProcess => {
     const b = spawn('ip', ['netns', 'exec', nsR, 'bird', '-f', '-c', join(ROOT, 'deploy', 'bird', 'bird.conf'), '-s', sock], { stdio: 'ignore' });
     procs.push(b);
@@ -89,7 +93,7 @@ async function inside(nsR: string): Promise<void> {
   /** Waits until BIRD counts `n` routes; returns ms from `t0` (or NaN after the bound). */
   const until = async (n: number, t0: number, boundMs: number): Promise<number> => {
     while (Date.now() - t0 < boundMs) {
-      if (count() >= n) return Date.now() - t0;
+      if (Number(/(\d+) of \d+ routes/.exec(await birdcAsync('show', 'route', 'protocol', 'sipwarden_feed', 'count'))?.[1] ?? 0) >= n) return Date.now() - t0;
       await sleep(100);
     }
     return NaN;
@@ -122,34 +126,68 @@ async function inside(nsR: string): Promise<void> {
     const ours = await until(N, t0, 600_000);
     console.log(`full-set announce of ${N} routes into BIRD: ExaBGP static ${(base / 1000).toFixed(1)} s, sipwarden bgp-feed ${(ours / 1000).toFixed(1)} s, ratio ${(ours / base).toFixed(2)} (target ≤ 1.3)`);
 
-    // Change-to-route latency: RATE new addresses/s for SECONDS.
-    const sent = new Map<string, number>();
-    const lat: number[] = [];
-    const total = RATE * SECONDS;
-    const poll = setInterval(() => {
-      const out = birdc('show', 'route', 'protocol', 'sipwarden_feed', 'where', `net ~ ${CHANGE_NET}`);
-      const now = Date.now();
-      for (const m of out.matchAll(/^(198\.19\.\d+\.\d+)\/32/gm)) {
-        const t = sent.get(m[1]!);
-        if (t !== undefined) {
-          lat.push(now - t);
-          sent.delete(m[1]!);
+    /** Change-to-route latency: RATE new addresses/s for SECONDS, from index CHANGE_BASE + offset. */
+    const changes = async (label: string, offset: number): Promise<void> => {
+      const sent = new Map<string, number>();
+      const lat: number[] = [];
+      const total = RATE * SECONDS;
+      // Polled without blocking this process: in the second phase the feed itself runs here.
+      let polling = true;
+      const poll = (async () => {
+        while (polling) {
+          const out = await birdcAsync('show', 'route', 'protocol', 'sipwarden_feed', 'where', `net ~ ${CHANGE_NET}`);
+          const now = Date.now();
+          for (const m of out.matchAll(/^(198\.19\.\d+\.\d+)\/32/gm)) {
+            const t = sent.get(m[1]!);
+            if (t !== undefined) {
+              lat.push(now - t);
+              sent.delete(m[1]!);
+            }
+          }
+          await sleep(50);
         }
+      })();
+      const start = Date.now();
+      for (let i = 0; i < total; i++) {
+        const ip = addr(CHANGE_BASE + offset + i);
+        sent.set(ip, Date.now());
+        set.push([ip]);
+        const due = start + ((i + 1) * 1000) / RATE;
+        if (due > Date.now()) await sleep(due - Date.now());
       }
-    }, 50);
-    const start = Date.now();
-    for (let i = 0; i < total; i++) {
-      const ip = addr(CHANGE_BASE + i);
-      sent.set(ip, Date.now());
-      set.push([ip]);
-      const due = start + ((i + 1) * 1000) / RATE;
-      if (due > Date.now()) await sleep(due - Date.now());
-    }
-    const end = Date.now() + 15_000;
-    while (sent.size > 0 && Date.now() < end) await sleep(100);
-    clearInterval(poll);
-    console.log(`change-to-route at ${RATE} new addresses/s for ${SECONDS} s: ${lat.length}/${total} in BIRD, p50 ${q(lat, 0.5)} ms, p99 ${q(lat, 0.99)} ms (target p99 ≤ 2,000 ms; capture-to-commit adds the store batch, see the enforce bench)`);
+      const end = Date.now() + 15_000;
+      while (sent.size > 0 && Date.now() < end) await sleep(100);
+      polling = false;
+      await poll;
+      console.log(`${label}: change-to-route at ${RATE} new addresses/s for ${SECONDS} s: ${lat.length}/${total} in BIRD, p50 ${q(lat, 0.5)} ms, p99 ${q(lat, 0.99)} ms (target p99 ≤ 2,000 ms; capture-to-commit adds the store batch, see the enforce bench)`);
+    };
+    await changes('sipwarden bgp-feed (API stream)', 0);
     await app.close();
+    ex.kill('SIGKILL');
+    bird.kill('SIGKILL');
+    await sleep(1000);
+
+    // The feed in the node: the socket server over the same block set (with the first phase's addresses too),
+    // ExaBGP running the relay.
+    const feedSock = join(dir, 'feed.sock');
+    const server = createFeedSocketServer({
+      path: feedSock,
+      blockSet: set,
+      settings: { nextHop4: '192.0.2.1', nextHop6: '100::1', communities: ['65535:666'], largeCommunities: [], noExport: true, aggregateMin: 0, maxRoutes: N + 2 * RATE * SECONDS + 10, allowPrefixes: ['198.18.0.0/15'] },
+      metrics: new FeedMetrics(undefined, 'node'),
+      logger: createLogger('silent'),
+    });
+    await server.start();
+    bird = startBird();
+    await sleep(500);
+    const all = N + RATE * SECONDS;
+    t0 = Date.now();
+    ex = exabgp(`process feed {\n run ${process.execPath} ${MAIN} bgp-feed --socket ${feedSock};\n encoder text;\n}\n` +
+      neighbor(' api { processes [ feed ]; neighbor-changes; }'));
+    const inNode = await until(all, t0, 600_000);
+    console.log(`full-set announce of ${all} routes into BIRD, feed in the node: ${(inNode / 1000).toFixed(1)} s (ExaBGP static ${N} routes: ${(base / 1000).toFixed(1)} s)`);
+    await changes('feed in the node (block set, relay)', RATE * SECONDS);
+    await server.stop();
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -84,3 +84,11 @@ export class ConfigError extends SipwardenError {
     this.reason = reason;
   }
 }
+
+/** `code: text` of a Node file-system error, without the repeated path (`ENOENT: no such file or directory`). */
+export function osCause(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const msg = err instanceof Error ? err.message : String(err);
+  const cut = msg.search(/, (open|mkdir|stat|access|connect|scandir|lstat) '/);
+  return cut > 0 ? msg.slice(0, cut) : e.code ? `${e.code}: ${msg}` : msg;
+}

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   }
   let outcome;
-  let feedApi: string | null = null;
+  let feedArgs: { apiUrl: string | null; socket: string | null } = { apiUrl: null, socket: null };
   try {
     let argv = process.argv.slice(2);
     if (argv[0] === 'query') {
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     if (argv[0] === 'bgp-feed') {
       const { splitFeedArgs } = await import('./cli/bgp-feed.js');
       const split = splitFeedArgs(argv);
-      feedApi = split.apiUrl;
+      feedArgs = split;
       argv = split.rest;
     }
     outcome = loadConfig(argv, process.env, process.cwd(), homedir());
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   if (outcome.kind === 'bgp-feed') {
     const { runBgpFeed } = await import('./cli/bgp-feed.js');
     try {
-      process.exitCode = await runBgpFeed(outcome.config, feedApi);
+      process.exitCode = await runBgpFeed(outcome.config, feedArgs);
     } catch (err) {
       fail(err);
     }

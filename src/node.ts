@@ -38,7 +38,7 @@ export interface RunningNode {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly store: EventStore;
-  /** The block set and its change stream (present when the firewall enforcer is on). */
+  /** The block set and its change stream (present with the firewall enforcer, the API or the BGP feed socket). */
   readonly blockSet: BlockSet | null;
   /** Stops input first, then commits store and outbox, then drains sinks. Idempotent. */
   stop(): Promise<void>;
@@ -82,6 +82,10 @@ export async function startNode(config: Config): Promise<RunningNode> {
     await checkSinks(config);
     // GeoIP/ASN files: a missing or corrupt one is a config error (exit 2) before anything opens or listens.
     const geo = checkGeoDatabases(config);
+    if (config.bgpFeedSocket !== null) {
+      const { checkFeedSocketPath } = await import('./bgp/socket-server.js');
+      checkFeedSocketPath(config.bgpFeedSocket);
+    }
 
     // Store first: everything else needs the node id and the database.
     // The store names its own component in its log lines (a second child binding would repeat the key).
@@ -177,10 +181,10 @@ export async function startNode(config: Config): Promise<RunningNode> {
       exclusionFeed.setPeerSource(peers);
     }
 
-    // Block set (the change stream the firewall enforcer and API stream readers consume), fed by the store's
-    // committed batches.
+    // Block set (the change stream the firewall enforcer, the BGP feed and API stream readers consume), fed by the
+    // store's committed batches.
     let blockSet: BlockSet | null = null;
-    if (config.firewall !== 'off' || config.api) {
+    if (config.firewall !== 'off' || config.api || config.bgpFeedSocket !== null) {
       const { createBlockSet } = await import('./enforce/blockset.js');
       const { blockPolicyFromConfig } = await import('./enforce/policy.js');
       const { blockSetCounters } = await import('./enforce/firewall.js');
@@ -379,6 +383,22 @@ export async function startNode(config: Config): Promise<RunningNode> {
       });
       await enforcer.start();
       started.push(enforcer);
+    }
+
+    if (blockSet !== null && config.bgpFeedSocket !== null) {
+      // The BGP feed in the node: ExaBGP's relay process connects here (docs/BGP.md).
+      const { createFeedSocketServer } = await import('./bgp/socket-server.js');
+      const { FeedMetrics } = await import('./bgp/feed.js');
+      const { routeSettingsFromConfig } = await import('./bgp/routes.js');
+      const feedServer = createFeedSocketServer({
+        path: config.bgpFeedSocket,
+        blockSet,
+        settings: routeSettingsFromConfig(config),
+        metrics: new FeedMetrics(metrics.registry, 'node'),
+        logger: logger.child({ component: 'bgp' }),
+      });
+      await feedServer.start();
+      started.push(feedServer);
     }
 
     let apiBound: Endpoint[] = [];

@@ -58,6 +58,10 @@ export class ExabgpPipe {
       resolve();
     }));
     this.rl.on('line', (raw) => this.read(raw));
+    // A socket (the node's relay connection) that is reset ends with `error` and `close`, never `end`: readline
+    // would re-throw the error and never close.
+    this.rl.on('error', (err: Error) => init.log(`sipwarden bgp-feed: reading from ExaBGP failed (${err.message})`));
+    init.input.once('close', () => this.rl.close());
     init.output.on('error', (err: Error) => init.log(`sipwarden bgp-feed: writing to ExaBGP failed (${err.message})`));
   }
 

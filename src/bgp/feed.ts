@@ -1,45 +1,85 @@
 /**
- * `sipwarden bgp-feed`: ExaBGP runs this as its API process. It follows the node's block set through
- * `/api/v1/blocklist/stream` and writes ExaBGP API commands on stdout: the full set once it knows it, then
- * batched announces and withdrawals for the changes (see ExabgpPipe for the flow control). It reads ExaBGP's answers on stdin (`done`, `error`, neighbor state) and
- * announces everything again when a BGP session comes back up. While the API is unreachable it keeps what ExaBGP
- * holds: it announces nothing it does not know and withdraws nothing it has not been told to.
+ * The BGP blackhole feed: follows the block set through a {@link ChangeSource} and writes ExaBGP API commands:
+ * the full set once it knows it, then batched announces and withdrawals for the changes (see ExabgpPipe for the
+ * flow control). It reads ExaBGP's answers (`done`, `error`, neighbor state) and announces everything again when
+ * a BGP session comes back up. While the source is lost it keeps what ExaBGP holds: it announces nothing it does
+ * not know and withdraws nothing it has not been told to.
+ *
+ * It runs in one of two places (docs/BGP.md): inside the node, one feed per relay connected to the node's unix
+ * socket (bgp/socket-server.ts), or as `sipwarden bgp-feed --api URL`, ExaBGP's own process, following the API.
  */
-import { createServer, type Server } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Endpoint } from '../lifecycle.js';
 import { ExabgpPipe } from './exabgp-pipe.js';
 import { RoutePolicy, type RefusalReason, type Route, type RouteSettings } from './routes.js';
-import { createStreamClient, type StreamChange } from './stream-client.js';
+import type { ChangeSource } from './source.js';
 import { RouteTable } from './table.js';
 
-/** The feed's own metrics (it is a process of its own, served on `--bgp-metrics-listen`). */
+/**
+ * The feed's metrics: on the node's registry when the node runs the feed, on a registry of its own (served on
+ * `--bgp-metrics-listen`) when the feed is a process of its own. Shared by every feed of one process.
+ */
 export class FeedMetrics {
-  readonly registry = new Registry();
-  readonly routes = new Gauge({ name: 'sipwarden_bgp_routes', help: 'Routes announced, per family', labelNames: ['family'] as const, registers: [this.registry] });
-  readonly announced = new Counter({ name: 'sipwarden_bgp_announcements_total', help: 'Routes announced (prefixes, batched into ExaBGP commands)', registers: [this.registry] });
-  readonly withdrawn = new Counter({ name: 'sipwarden_bgp_withdrawals_total', help: 'Routes withdrawn (prefixes)', registers: [this.registry] });
-  readonly refusals = new Counter({ name: 'sipwarden_bgp_refusals_total', help: 'Blocked addresses not announced, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly restarts = new Counter({ name: 'sipwarden_bgp_feed_resends_total', help: 'Full-set sends (start, session up, new snapshot)', labelNames: ['cause'] as const, registers: [this.registry] });
-  readonly exabgpAnswers = new Counter({ name: 'sipwarden_bgp_exabgp_answers_total', help: 'Answers read from ExaBGP', labelNames: ['kind'] as const, registers: [this.registry] });
-  readonly streamConnected = new Gauge({ name: 'sipwarden_bgp_stream_connected', help: '1 while the block-set stream is connected', registers: [this.registry] });
+  readonly routes: Gauge<'family'>;
+  readonly announced: Counter<'family'>;
+  readonly withdrawn: Counter<'family'>;
+  readonly refusals: Counter<'reason'>;
+  /** Feed starts: ExaBGP's out-table cleared and the full set sent (a new process, or a new relay connection). */
+  readonly restarts: Counter;
+  /** Every full-set send, by cause (`start`, `snapshot`, `session_up`). */
+  readonly resends: Counter<'cause'>;
+  readonly exabgpAnswers: Counter<'kind'>;
+  /** Stream mode: 1 while the API stream is connected. Node mode: relays connected. */
+  readonly connected: Gauge;
+  /** Refusals already counted (`reason ip`): an address is counted once, however many feeds refuse it. */
+  private readonly refusedOnce = new Set<string>();
+
+  constructor(readonly registry: Registry = new Registry(), mode: 'stream' | 'node' = 'stream') {
+    const registers = [registry];
+    this.routes = new Gauge({ name: 'sipwarden_bgp_routes', help: 'Routes announced now, per family', labelNames: ['family'] as const, registers });
+    this.announced = new Counter({ name: 'sipwarden_bgp_announcements_total', help: 'Routes announced (prefixes, batched into ExaBGP commands), per family', labelNames: ['family'] as const, registers });
+    this.withdrawn = new Counter({ name: 'sipwarden_bgp_withdrawals_total', help: 'Routes withdrawn (prefixes), per family', labelNames: ['family'] as const, registers });
+    this.refusals = new Counter({ name: 'sipwarden_bgp_refusals_total', help: 'Blocked addresses not announced, by reason', labelNames: ['reason'] as const, registers });
+    this.restarts = new Counter({ name: 'sipwarden_bgp_feed_restarts_total', help: 'Feed starts: ExaBGP\'s out-table cleared and the full set sent', registers });
+    this.resends = new Counter({ name: 'sipwarden_bgp_feed_resends_total', help: 'Full-set sends (start, session up, new snapshot)', labelNames: ['cause'] as const, registers });
+    this.exabgpAnswers = new Counter({ name: 'sipwarden_bgp_exabgp_answers_total', help: 'Answers read from ExaBGP', labelNames: ['kind'] as const, registers });
+    this.connected = mode === 'stream'
+      ? new Gauge({ name: 'sipwarden_bgp_stream_connected', help: '1 while the block-set stream is connected', registers })
+      : new Gauge({ name: 'sipwarden_bgp_feed_relays', help: 'bgp-feed relays connected to the node\'s feed socket', registers });
+  }
+
+  /** Counts a refusal once per address and reason. */
+  refused(ip: string, reason: RefusalReason): void {
+    const key = `${reason} ${ip}`;
+    if (this.refusedOnce.has(key)) return;
+    if (this.refusedOnce.size > 100_000) this.refusedOnce.clear();
+    this.refusedOnce.add(key);
+    this.refusals.inc({ reason });
+  }
+
+  /** Counts routes per family. */
+  count(counter: Counter<'family'>, routes: readonly Route[]): void {
+    let n4 = 0;
+    for (const r of routes) if (r.family === 4) n4++;
+    if (n4) counter.inc({ family: '4' }, n4);
+    if (routes.length - n4) counter.inc({ family: '6' }, routes.length - n4);
+  }
 }
 
 /** Inputs of {@link createBgpFeed}. */
 export interface BgpFeedInit {
-  apiUrl: string;
-  apiToken: string | null;
+  source: ChangeSource;
   settings: RouteSettings;
-  /** ExaBGP's pipe to us (its answers) and from us (our commands). */
+  /** ExaBGP's answers (its pipe to us) and our commands (its pipe from us); in the node, one relay's socket. */
   input: Readable;
   output: Writable;
-  /** Human lines for ExaBGP's log (stderr). */
+  /** Human lines (ExaBGP's log when on stderr). */
   log: (line: string) => void;
-  metricsListen?: Endpoint | null;
+  metrics?: FeedMetrics;
+  /** The source connected or lost (the stream mode's `sipwarden_bgp_stream_connected`). */
+  onSourceState?: (connected: boolean) => void;
   /** Delay that coalesces a burst of changes into one write (ms). */
   coalesceMs?: number;
-  minBackoffMs?: number;
   /** ExaBGP commands unacknowledged at a time (4) and how long to wait for an acknowledgement (10 s). */
   maxInFlight?: number;
   ackTimeoutMs?: number;
@@ -47,7 +87,7 @@ export interface BgpFeedInit {
 
 /** The running feed. */
 export interface BgpFeed {
-  /** Resolves when ExaBGP closes our stdin (it stopped or restarts us). */
+  /** Resolves when the input closes (ExaBGP stopped or restarts us; in the node, the relay went away). */
   readonly done: Promise<void>;
   /** What ExaBGP was told it should hold. */
   held(): ReadonlyMap<string, Route>;
@@ -57,22 +97,15 @@ export interface BgpFeed {
   readonly metrics: FeedMetrics;
 }
 
-/** Starts the feed: connects to the stream, reads ExaBGP's answers. */
+/** Starts the feed: starts the source, reads ExaBGP's answers. */
 export async function createBgpFeed(init: BgpFeedInit): Promise<BgpFeed> {
   const policy = new RoutePolicy(init.settings);
-  const metrics = new FeedMetrics();
-  const refusedOnce = new Set<string>();
-  const onRefused = (ip: string, reason: RefusalReason): void => {
-    const key = `${reason} ${ip}`;
-    if (refusedOnce.has(key)) return;
-    if (refusedOnce.size > 100_000) refusedOnce.clear();
-    refusedOnce.add(key);
-    metrics.refusals.inc({ reason });
-  };
-  const table = new RouteTable(policy, onRefused);
-  /** True once the block set is known (a snapshot or a resume); until then nothing is announced or withdrawn. */
+  const metrics = init.metrics ?? new FeedMetrics();
+  const table = new RouteTable(policy, (ip, reason) => metrics.refused(ip, reason));
+  /** True once the block set is known (a snapshot); until then nothing is announced or withdrawn. */
   let known = false;
   let started = false;
+  let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   const coalesce = init.coalesceMs ?? 20;
 
@@ -86,97 +119,73 @@ export async function createBgpFeed(init: BgpFeedInit): Promise<BgpFeed> {
     onNeighborUp: () => {
       // A session that comes back gets the whole set again (ExaBGP would resend its table; this makes it explicit).
       if (!started) return;
-      metrics.restarts.inc({ cause: 'session_up' });
+      metrics.resends.inc({ cause: 'session_up' });
       pipe.send(policy.announce(table.held().values()));
     },
   });
 
   const gauge = (): void => {
-    let n4 = 0;
-    for (const r of table.held().values()) if (r.family === 4) n4++;
-    metrics.routes.set({ family: '4' }, n4);
-    metrics.routes.set({ family: '6' }, table.held().size - n4);
+    metrics.routes.set({ family: '4' }, table.count(4));
+    metrics.routes.set({ family: '6' }, table.count(6));
   };
 
   /** Tells ExaBGP what changed since the last sync (the first time: everything). */
   const sync = (): void => {
     timer = null;
-    if (!known) return;
+    if (!known || stopped) return;
     if (!started) {
-      // ExaBGP may hold routes of an earlier run of this process (it keeps them when it restarts us), so its
-      // out-table is cleared and the full set follows.
+      // ExaBGP may hold routes of an earlier feed (it keeps them when its process restarts, and in the node a new
+      // relay connection is a new feed), so its out-table is cleared and the full set follows.
       started = true;
-      metrics.restarts.inc({ cause: 'start' });
+      metrics.restarts.inc();
+      metrics.resends.inc({ cause: 'start' });
       const all = table.resync();
       pipe.send(['clear adj-rib out', ...policy.announce(all)]);
-      metrics.announced.inc(all.length);
+      metrics.count(metrics.announced, all);
     } else {
       const d = table.flush();
       // Withdrawals first, so the receiving router's prefix limit is never crossed in between.
       pipe.send([...policy.withdraw(d.withdrawn), ...policy.announce(d.announced)]);
-      metrics.announced.inc(d.announced.length);
-      metrics.withdrawn.inc(d.withdrawn.length);
+      metrics.count(metrics.announced, d.announced);
+      metrics.count(metrics.withdrawn, d.withdrawn);
     }
     gauge();
   };
   const schedule = (): void => {
-    if (timer === null) timer = setTimeout(sync, coalesce);
+    if (timer === null && !stopped) timer = setTimeout(sync, coalesce);
   };
 
-  const client = createStreamClient({
-    url: init.apiUrl,
-    token: init.apiToken,
-    minBackoffMs: init.minBackoffMs,
-    handlers: {
-      snapshot(entries) {
-        table.replaceAll(entries.map((e) => ({ ip: e.ip, lastHitMs: e.last_hit_ms })));
-        if (known) metrics.restarts.inc({ cause: 'snapshot' });
-        known = true;
-        schedule();
-      },
-      changes(changes: StreamChange[]) {
-        for (const c of changes) {
-          if (c.op === 'remove') table.remove(c.ip);
-          else table.set(c.ip, c.last_hit_ms);
-        }
-        if (known) schedule();
-      },
-      state(connected, error) {
-        metrics.streamConnected.set(connected ? 1 : 0);
-        if (!connected) init.log(`sipwarden bgp-feed: block-set stream unavailable (${error ?? 'closed'}); keeping the ${table.held().size} routes announced, retrying`);
-      },
+  await init.source.start({
+    snapshot(entries) {
+      table.replaceAll(entries);
+      if (known) metrics.resends.inc({ cause: 'snapshot' });
+      known = true;
+      schedule();
+    },
+    changes(changes) {
+      for (const c of changes) {
+        if (c.op === 'remove') table.remove(c.ip);
+        else table.set(c.ip, c.lastHitMs);
+      }
+      if (known) schedule();
+    },
+    state(connected, error) {
+      init.onSourceState?.(connected);
+      if (!connected) init.log(`sipwarden bgp-feed: ${init.source.name} unavailable (${error ?? 'closed'}); keeping the ${table.held().size} routes announced, retrying`);
     },
   });
-  const done = pipe.closed;
-
-  let server: Server | null = null;
-  if (init.metricsListen) {
-    const srv = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      void metrics.registry.metrics().then((t) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(t));
-    });
-    const at = init.metricsListen;
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(at.port, at.ip, () => resolve());
-    });
-    server = srv;
-  }
-  await client.start();
 
   return {
-    done,
+    done: pipe.closed,
     metrics,
     held: () => table.held(),
     idle: () => pipe.idle(),
     async stop() {
+      if (stopped) return;
+      stopped = true;
       if (timer) clearTimeout(timer);
-      await client.stop();
+      await init.source.stop();
       pipe.close();
-      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     },
   };
 }

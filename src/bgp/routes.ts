@@ -4,6 +4,10 @@
  * announce and withdraw them. No I/O: the feed process drives it.
  */
 import { createIpMatcher, ipFamily } from '../net/ip.js';
+import type { Config } from '../config/types.js';
+
+/** The BLACKHOLE community of RFC 7999, always sent. */
+export const BLACKHOLE = '65535:666';
 
 /** RFC 6890 special-purpose address blocks (and multicast), which no blackhole feed should ever announce. */
 export const SPECIAL_PURPOSE: readonly string[] = [
@@ -33,6 +37,20 @@ export interface RouteSettings {
   maxRoutes: number;
   /** Special-purpose ranges that may be announced anyway (labs, tests); loopback, link-local, multicast never. */
   allowPrefixes: readonly string[];
+}
+
+/** The feed settings of a loaded configuration (BLACKHOLE first, never twice). */
+export function routeSettingsFromConfig(config: Pick<Config, 'bgpNextHop4' | 'bgpNextHop6' | 'bgpCommunity' | 'bgpLargeCommunity' | 'bgpNoExport' | 'bgpAggregateMin' | 'bgpMaxRoutes' | 'bgpAllowPrefix'>): RouteSettings {
+  return {
+    nextHop4: config.bgpNextHop4,
+    nextHop6: config.bgpNextHop6,
+    communities: [BLACKHOLE, ...config.bgpCommunity.filter((c) => c !== BLACKHOLE)],
+    largeCommunities: config.bgpLargeCommunity,
+    noExport: config.bgpNoExport,
+    aggregateMin: config.bgpAggregateMin,
+    maxRoutes: config.bgpMaxRoutes,
+    allowPrefixes: config.bgpAllowPrefix,
+  };
 }
 
 /** One blocked address as the block set reports it. */

@@ -9,19 +9,11 @@ import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { Config } from '../config/types.js';
-import { ConfigError, ERROR_CODES, SipwardenError } from '../errors.js';
+import { ConfigError, ERROR_CODES, osCause, SipwardenError } from '../errors.js';
 import type { HoneypotEvent } from '../events/event.js';
 import { formatEndpoint, getLineFormat } from '../lifecycle.js';
 import { escapeAttackerText } from '../log.js';
 import { VERSION } from '../version.js';
-
-/** `code: text` of a Node file-system error, without the repeated path (`ENOENT: no such file or directory`). */
-export function osCause(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const msg = err instanceof Error ? err.message : String(err);
-  const cut = msg.search(/, (open|mkdir|stat|access|connect|scandir|lstat) '/);
-  return cut > 0 ? msg.slice(0, cut) : e.code ? `${e.code}: ${msg}` : msg;
-}
 
 /** How the data directory was chosen, for error lines. */
 function dataDirFlag(config: Config): string {

@@ -36,7 +36,7 @@ export function helpText(): string {
     'Usage: sipwarden [options]',
     '       sipwarden config check [options]   validate and print the effective configuration',
     '       sipwarden firewall status|flush [options]   show or empty the firewall sets (--firewall)',
-    '       sipwarden bgp-feed [--api URL] [options]    BGP blackhole feed for ExaBGP (docs/BGP.md)',
+    '       sipwarden bgp-feed [--socket PATH | --api URL] [options]   ExaBGP\'s BGP blackhole feed process (docs/BGP.md)',
     '       sipwarden query ips|numbers|events|credentials|check [options]   read a running node (query --help)',
     '',
     'Options:',

@@ -343,6 +343,7 @@ export const SETTINGS: readonly SettingDef[] = [
   def({ key: 'bgpMaxRoutes', long: 'bgp-max-routes', kind: 'value', parse: integer(1, 10_000_000), int: true, arg: 'N', help: 'bgp-feed: most routes per family (oldest last hit withdrawn first)' }),
   def({ key: 'bgpAllowPrefix', long: 'bgp-allow-prefix', kind: 'list', parse: cidr, arg: 'CIDR', help: 'bgp-feed: special-purpose range that may be announced anyway, for labs (repeatable)' }),
   def({ key: 'bgpMetricsListen', long: 'bgp-metrics-listen', kind: 'value', parse: endpoint, arg: 'A:P', help: 'bgp-feed: serve its /metrics here' }),
+  def({ key: 'bgpFeedSocket', long: 'bgp-feed-socket', kind: 'value', parse: path, arg: 'PATH', help: 'run the BGP feed in the node, served to `bgp-feed --socket PATH` relays on this unix socket' }),
   def({ key: 'checkNumberMinSources', long: 'check-number-min-sources', kind: 'value', parse: integer(1, 1_000_000), int: true, arg: 'N', help: 'call-check: distinct attackers that called a number before calls to it are blocked' }),
   // Firewall enforcer (docs/ENFORCE.md)
   def({ key: 'firewall', long: 'firewall', kind: 'value', parse: oneOf(FIREWALL_BACKENDS), arg: 'B', help: `put blocked addresses into the host firewall: ${FIREWALL_BACKENDS.join(', ')}` }),
@@ -426,6 +427,7 @@ export const DEFAULTS: Omit<Config, 'sources' | 'dataDir' | 'dbFile' | 'jsonLogF
   bgpMaxRoutes: 100_000,
   bgpAllowPrefix: [],
   bgpMetricsListen: null,
+  bgpFeedSocket: null,
   firewall: 'off',
   firewallTable: 'sipwarden',
   firewallPriority: 'filter - 10',

@@ -135,6 +135,8 @@ export interface Config {
   bgpAllowPrefix: string[];
   /** BGP feed: where it serves its own /metrics; null = nowhere. */
   bgpMetricsListen: Endpoint | null;
+  /** BGP feed in the node: the unix socket ExaBGP's relay (`bgp-feed --socket`) connects to; null = not run. */
+  bgpFeedSocket: string | null;
   /** City/Country mmdb; null = the embedded country database; `none` = no lookups. */
   geoipDb: string | null;
   /** ASN mmdb; null = no ASN lookups. */

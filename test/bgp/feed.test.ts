@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { createBgpFeed } from '../../src/bgp/feed.js';
+import { apiStreamSource } from '../../src/bgp/source.js';
 import { waitFor } from '../helpers/daemon.js';
 import { add, fakeSet, serve } from './stream-fixture.js';
 
@@ -29,7 +30,7 @@ describe('bgp-feed process logic', () => {
     });
     const logs: string[] = [];
     const feed = await createBgpFeed({
-      apiUrl: `http://127.0.0.1:${port}`, apiToken: null, input, output, log: (l) => logs.push(l), minBackoffMs: 100,
+      source: apiStreamSource({ url: `http://127.0.0.1:${port}`, token: null, minBackoffMs: 100 }), input, output, log: (l) => logs.push(l),
       settings: { nextHop4: '192.0.2.1', nextHop6: '100::1', communities: ['65535:666'], largeCommunities: [], noExport: true, aggregateMin: 0, maxRoutes: 1000, allowPrefixes: [] },
     });
     try {

@@ -154,6 +154,7 @@ function samples(): Record<Exclude<SettingKey, 'tls'>, Sample> {
     bgpMaxRoutes: { raw: '500', want: 500, toml: 500 },
     bgpAllowPrefix: { raw: '198.51.100.0/24', want: ['198.51.100.0/24'], toml: ['198.51.100.0/24'] },
     bgpMetricsListen: { raw: '127.0.0.1:9100', want: { ip: '127.0.0.1', port: 9100 } },
+    bgpFeedSocket: { raw: '/run/sipwarden/bgp.sock', want: '/run/sipwarden/bgp.sock' },
     firewall: { raw: 'nftables', want: 'nftables', toml: 'nftables' },
     firewallTable: { raw: 'sw-test_1', want: 'sw-test_1', toml: 'sw-test_1' },
     firewallPriority: { raw: 'filter  -  10', want: 'filter - 10', toml: 'filter - 10' },

@@ -25,7 +25,7 @@ export function testConfig(dataDir: string, over: Partial<Config> = {}): Config 
     tlsHandshakeTimeout: 5, tcpMaxUnsentBytes: 65_536,
     blockTtl: 86_400, blockMinHits: 1, blockVerifiedOnly: true, blockPeers: true, blockMax: 200_000, checkNumberMinSources: 3,
     bgpNextHop4: '192.0.2.1', bgpNextHop6: '100::1', bgpCommunity: [], bgpLargeCommunity: [], bgpNoExport: true, bgpAggregateMin: 0,
-    bgpMaxRoutes: 100_000, bgpAllowPrefix: [], bgpMetricsListen: null,
+    bgpMaxRoutes: 100_000, bgpAllowPrefix: [], bgpMetricsListen: null, bgpFeedSocket: null,
     firewall: 'off', firewallTable: 'sipwarden', firewallPriority: 'filter - 10', firewallScope: 'sip', firewallCleanup: false,
     p2pEngine: 'libp2p', opendhtPort: 0, opendhtBootstrap: [], opendhtBootstrapPort: 4222, opendhtPeerDiscovery: false,
     opendhtRate: 1000, trustOpendht: false,
