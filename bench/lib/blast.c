@@ -1,7 +1,8 @@
 /* Fire-and-forget SIP UDP sender for benchmarks (sendmmsg batches of 32).
- * usage: blast HOST PORT SECONDS PPS(0=max) SIZE KIND(OPTIONS|INVITE) SOURCES
+ * usage: blast HOST PORT SECONDS PPS(0=max) SIZE KIND(OPTIONS|INVITE) SOURCES [SOURCE_BASE]
  * Each datagram has a unique Call-ID and Via branch (so none is a retransmission). SOURCES sockets are bound to
- * 127.0.1.1 .. 127.0.1.N (IPv4 loopback only) and used round-robin, like many attackers. Replies are drained
+ * SOURCE_BASE+1 .. SOURCE_BASE+N (default base 127.0.1.0: loopback; the enforce bench passes the addresses of a
+ * veth in a namespace it creates) and used round-robin, like many attackers. Replies are drained
  * without blocking and counted. Prints one JSON line: {"sent":N,"seconds":S,"replies":R,"errors":E}. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,11 +35,12 @@ int main(int c,char**v){
   if(c<8){fprintf(stderr,"usage: blast HOST PORT SECONDS PPS SIZE KIND SOURCES\n");return 2;}
   const char*host=v[1];int port=atoi(v[2]);double secs=atof(v[3]);double rate=atof(v[4]);int size=atoi(v[5]);const char*kind=v[6];int ns=atoi(v[7]);
   if(ns<1)ns=1; if(ns>MAXS)ns=MAXS;
+  struct in_addr base; base.s_addr=htonl(0x7f000100u); if(c>8&&inet_pton(AF_INET,v[8],&base)!=1){fprintf(stderr,"bad SOURCE_BASE\n");return 2;}
   struct sockaddr_in dst={0};dst.sin_family=AF_INET;dst.sin_port=htons(port);inet_pton(AF_INET,host,&dst.sin_addr);
   int fds[MAXS];
   for(int s=0;s<ns;s++){
     fds[s]=socket(AF_INET,SOCK_DGRAM,0);
-    struct sockaddr_in src={0};src.sin_family=AF_INET;src.sin_addr.s_addr=htonl(0x7f000100u + 1 + s);
+    struct sockaddr_in src={0};src.sin_family=AF_INET;src.sin_addr.s_addr=htonl(ntohl(base.s_addr) + 1 + s);
     if(bind(fds[s],(struct sockaddr*)&src,sizeof src)!=0){perror("bind");return 1;}
     int rb=1<<20; setsockopt(fds[s],SOL_SOCKET,SO_RCVBUF,&rb,sizeof rb);
     connect(fds[s],(struct sockaddr*)&dst,sizeof dst); fcntl(fds[s],F_SETFL,O_NONBLOCK);

@@ -25,7 +25,10 @@ export interface BlastResult {
   errors: number;
 }
 
-/** Sends `pps` datagrams/s (0 = as fast as possible) for `seconds` from `sources` loopback addresses. */
+/**
+ * Sends `pps` datagrams/s (0 = as fast as possible) for `seconds` from `sources` addresses (loopback
+ * 127.0.1.1.., or `sourceBase`+1.. ); `prefix` runs the blaster under another command (`ip netns exec NS`).
+ */
 export async function blast(opts: {
   host: string;
   port: number;
@@ -34,11 +37,14 @@ export async function blast(opts: {
   size?: number;
   kind?: 'OPTIONS' | 'INVITE';
   sources?: number;
+  sourceBase?: string;
+  prefix?: string[];
 }): Promise<BlastResult> {
   const bin = blasterPath();
-  const args = [opts.host, String(opts.port), String(opts.seconds), String(opts.pps), String(opts.size ?? 500), opts.kind ?? 'OPTIONS', String(opts.sources ?? 64)];
+  const args = [opts.host, String(opts.port), String(opts.seconds), String(opts.pps), String(opts.size ?? 500), opts.kind ?? 'OPTIONS', String(opts.sources ?? 64), ...(opts.sourceBase ? [opts.sourceBase] : [])];
   return new Promise((resolve, reject) => {
-    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const cmd = opts.prefix?.length ? [...opts.prefix, bin, ...args] : [bin, ...args];
+    const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const t = setTimeout(() => p.kill('SIGKILL'), (opts.seconds + 10) * 1000);

@@ -33,7 +33,8 @@ export interface ReaderProtocol {
     methods: { params: undefined; result: ReturnType<Q['methods']> };
     stats: { params: { hours: number; nowUs: number }; result: ReturnType<Q['stats']> };
     overview: { params: { nowUs: number; limit: number }; result: ReturnType<Q['overview']> };
-    check: { params: { query: Parameters<Q['check']>[0]; nowUs: number }; result: ReturnType<Q['check']> };
+    /** The answer as JSON text (serialised in the worker). */
+    check: { params: { query: Parameters<Q['check']>[0]; nowUs: number }; result: string };
     apiban: { params: { after: string | null; windowStartUs: number; verified: boolean }; result: ReturnType<Q['apiban']> };
   };
   streams: {

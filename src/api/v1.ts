@@ -412,8 +412,8 @@ export function registerV1Routes(
       ip = n;
     }
     if (q.number !== undefined && !/^\+?[0-9]{1,32}$/.test(q.number)) throw new ApiError(400, 'invalid number: expected 1 to 32 digits with an optional leading +');
-    const answer = await reader.query('check', { query: { ip, number: q.number }, nowUs: nowUs() });
-    return json(reply, JSON.stringify(answer));
+    // The worker answers with the JSON text itself.
+    return json(reply, await reader.query<string>('check', { query: { ip, number: q.number }, nowUs: nowUs() }));
   });
 
   // APIBAN-compatible feed (https://apiban.org/doc.html): the token is the {key} path segment.

@@ -29,7 +29,9 @@ serve<ReaderProtocol>(parentPort!, {
     methods: () => queries.methods(),
     stats: (p) => queries.stats(p.hours, p.nowUs),
     overview: (p) => queries.overview(p.nowUs, p.limit),
-    check: (p) => queries.check(p.query, p.nowUs),
+    // Serialised here: a string crosses to the main thread without the structured clone of a nested object, and the
+    // main thread (which also serves every other request) does no JSON work for the call-check.
+    check: (p) => JSON.stringify(queries.check(p.query, p.nowUs)),
     apiban: (p) => queries.apiban(p.after, p.windowStartUs, p.verified),
   },
   streams: {
