@@ -1,7 +1,7 @@
 // The store backends the conformance suite runs against. Each entry is one factory: it opens a fresh store (started)
 // with the API's reader over it, and closes and removes it. Adding a backend (PostgreSQL) is one more entry here;
 // the suites never see anything but the typed interfaces below.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,7 +23,7 @@ export interface OpenOptions {
   webhookOutbox?: boolean;
   /** Backlog bound while the database fails. */
   maxBacklog?: number;
-  /** Create the database at this earlier schema version first, so `start()` migrates it. */
+  /** Create the database at this earlier schema version first (0: empty), so `start()` migrates it. */
   fromSchemaVersion?: number;
   /** Longest partial-batch wait (ms). Default 10: suites flush often. */
   batchMaxDelayMs?: number;
@@ -75,6 +75,8 @@ function sqliteFile(writer: 'worker' | 'main'): BackendFactory {
     async open(opts = {}) {
       const dir = mkdtempSync(join(tmpdir(), 'sipwarden-conf-'));
       const path = join(dir, 'store.db');
+      // Version 0: an empty (0-byte) file, as a package or an operator may create it.
+      if (opts.fromSchemaVersion === 0) writeFileSync(path, '');
       if (opts.fromSchemaVersion !== undefined && opts.fromSchemaVersion > 0) {
         const db = new Database(path);
         runMigrations(db, MIGRATIONS.filter((m) => m.version <= opts.fromSchemaVersion!));
