@@ -6,7 +6,7 @@
  * the call-check route share it so they always agree. Facts come from `ip_stats` / `number_check_stats`
  * (see `src/store/block-facts.ts`).
  */
-import { createIpMatcher, normalizeIp, parseCidr, type IpMatcher } from '../net/ip.js';
+import { createIpMatcher, normalizeIp, parseCidr, v4ToInt, type IpMatcher } from '../net/ip.js';
 import type { Config } from '../config/types.js';
 
 // ------------------------------------------------------------------ settings
@@ -190,30 +190,6 @@ export interface ExclusionInit {
   nowMs?: () => number;
 }
 
-/** A canonical dotted quad (no leading zeros) as a number, else -1. Char loop: this runs once per exported row. */
-function v4Int(s: string): number {
-  let acc = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      acc = acc * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return -1;
-      part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return -1;
-    } else return -1;
-  }
-  if (dots !== 3 || digits === 0) return -1;
-  return acc * 256 + part;
-}
-
 function toSet(addrs: Iterable<string>): Set<string> {
   const s = new Set<string>();
   for (const a of addrs) {
@@ -289,7 +265,7 @@ export class Exclusions {
   /** Why `ip` must never be blocked, or null when it may be. Any IP text form; normalised first. */
   reason(ipText: string): ExclusionReason | null {
     let ip = ipText;
-    if (v4Int(ipText) < 0) {
+    if (v4ToInt(ipText) < 0) {
       const norm = normalizeIp(ipText);
       if (norm === null) return 'invalid';
       ip = norm;
@@ -311,13 +287,13 @@ export class Exclusions {
  * non-IPs). Cheap enough for the store's writer, which leaves these out of the per-number attacker counts.
  */
 export function fixedExclusion(ipText: string): ExclusionReason | null {
-  let n = v4Int(ipText);
+  let n = v4ToInt(ipText);
   let ip = ipText;
   if (n < 0) {
     const norm = normalizeIp(ipText);
     if (norm === null) return 'invalid';
     ip = norm;
-    n = v4Int(ip);
+    n = v4ToInt(ip);
   }
   if (n >= 0) {
     if (n >>> 24 === 127) return 'loopback';

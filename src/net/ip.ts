@@ -217,8 +217,11 @@ export function cidrContains(c: Cidr, ip: string): boolean {
   return true;
 }
 
-/** Fast IPv4 dotted-quad parser for the hot path; -1 if `s` is not a plain dotted quad. */
-function fastV4(s: string): number {
+/**
+ * A canonical dotted quad (no leading zeros) as a number, else -1. A char loop: it runs on hot paths (allow-list
+ * matching per request, the never-blocked check per exported row).
+ */
+export function v4ToInt(s: string): number {
   let acc = 0;
   let part = 0;
   let digits = 0;
@@ -275,7 +278,7 @@ export function createIpMatcher(cidrs: readonly string[]): IpMatcher {
   };
   return {
     matches(ip: string): boolean {
-      const n = fastV4(ip);
+      const n = v4ToInt(ip);
       if (n >= 0) return matchV4(n);
       const p = parseIp(ip);
       if (!p) return false;
