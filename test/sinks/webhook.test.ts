@@ -330,9 +330,13 @@ describe('webhook delivery thread', () => {
     await store.flush();
     await new Promise((r) => setTimeout(r, 3000));
     // The first round may have had up to 4 in flight; after that single probes at ≈0.2, 0.6, 1.4, 2.9 s (±20 %).
-    const later = hits.filter((t) => t - hits[0]! > 100);
-    assert.ok(later.length >= 3 && later.length <= 5, `probes after the first round: ${later.length}`);
-    for (let i = 1; i < later.length; i++) assert.ok(later[i]! - later[i - 1]! >= 150, `probes ${later[i]! - later[i - 1]!} ms apart`);
+    // A burst per row would be ~50 requests. On a loaded machine the first round's requests can reach the receiver
+    // spread over a few hundred ms, so they are told apart by count (≤ 4), not by arrival time.
+    assert.ok(hits.length <= 4 + 5, `requests in 3 s: ${hits.length} (one round of ≤ 4, then one probe per interval)`);
+    const later = hits.filter((t) => t - hits[0]! > 150);
+    assert.ok(later.length >= 3, `probes after the first round: ${later.length}`);
+    const last = hits.slice(-3);
+    for (let i = 1; i < last.length; i++) assert.ok(last[i]! - last[i - 1]! >= 150, `probes ${last[i]! - last[i - 1]!} ms apart`);
     assert.equal(outbox(store).filter((r) => r.state === 'pending').length, evs.length);
     failing = false;
     await until(() => evs.every((e) => uuids(rx).has(e.eventUuid)), 20_000, 'all after recovery');
